@@ -1,0 +1,53 @@
+"""recaudit: audit LLM-based recommender systems for trustworthiness.
+
+>>> import recaudit as ra
+>>> data = ra.datasets.synthetic(seed=0)                      # doctest: +SKIP
+>>> model = ra.models.train_tiny_lm(data, seed=0)             # doctest: +SKIP
+>>> report = ra.audit(model, data, auditors=["popularity_bias"])  # doctest: +SKIP
+>>> report.to_html("reports/audit.html")                      # doctest: +SKIP
+"""
+
+from importlib import import_module
+from typing import Any
+
+from . import datasets, metrics, models  # noqa: F401
+from .auditors import AuditContext, Auditor, register_auditor
+from .errors import (
+    CapabilityError,
+    DatasetError,
+    RecauditError,
+    RequestError,
+    SpecError,
+    UnknownNameError,
+)
+from .models import Ranking, Recommender, Request
+from .results import AuditResult, Cost, Metric
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "audit": ".audit",
+    "AuditReport": ".audit",
+    "ablate": ".ablation",
+    "AblationResult": ".ablation",
+    "mitigations": None,
+    "testing": None,
+    "engine": None,
+    "report": None,
+}
+
+__all__ = [
+    "AuditContext", "AuditResult", "Auditor", "CapabilityError", "Cost", "DatasetError",
+    "Metric", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
+    "SpecError", "UnknownNameError", "datasets", "metrics", "models", "register_auditor",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        target = _LAZY[name]
+        if target is None:
+            return import_module(f".{name}", __name__)
+        return getattr(import_module(target, __name__), name)
+    raise AttributeError(f"module 'recaudit' has no attribute {name!r}")

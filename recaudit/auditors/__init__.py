@@ -1,0 +1,20 @@
+"""Auditors: the base class, the registry and the built-in families.
+
+Built-in auditors are imported lazily by name; see :func:`available_auditors`.
+"""
+
+from ._base import AuditContext, Auditor
+from ._registry import (
+    BUILTIN_AUDITORS,
+    ENTRY_POINT_GROUP,
+    available_auditors,
+    get_auditor_class,
+    make_auditor,
+    register_auditor,
+)
+from ._verdict import assign_verdicts
+
+__all__ = [
+    "AuditContext", "Auditor", "BUILTIN_AUDITORS", "ENTRY_POINT_GROUP", "assign_verdicts",
+    "available_auditors", "get_auditor_class", "make_auditor", "register_auditor",
+]

@@ -1,0 +1,41 @@
+"""Small helpers shared by auditors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def sample_users(data, n: int | None, rng: np.random.Generator, *,
+                 require_test: bool = True) -> list[str]:
+    """Up to ``n`` user ids (all when ``n`` is None), in a seeded random order.
+
+    With ``require_test`` only users that have held-out items are eligible.
+    """
+    pool = [u for u in data.user_ids if (not require_test or u in data.test_items)]
+    order = rng.permutation(len(pool))
+    chosen = [pool[i] for i in order]
+    return chosen if n is None else chosen[:n]
+
+
+def sample_negatives(data, user_id: str, n: int, rng: np.random.Generator, *,
+                     strategy: str = "random", exclude: Sequence[str] = ()) -> list[str]:
+    """``n`` catalog items the user has not interacted with (train or test).
+
+    ``strategy`` is ``random`` (uniform) or ``popularity`` (weighted by train popularity + 1).
+    """
+    seen = set(data.train_histories.get(user_id, ())) | set(data.test_items.get(user_id, ()))
+    seen |= set(exclude)
+    pool = np.array([i for i in data.item_ids if i not in seen])
+    if len(pool) < n:
+        raise ValueError(f"user {user_id!r} has only {len(pool)} unseen items; need {n}")
+    if strategy == "random":
+        p = None
+    elif strategy == "popularity":
+        w = data.popularity.reindex(pool).to_numpy(dtype=float) + 1.0
+        p = w / w.sum()
+    else:
+        raise ValueError(f"unknown negative sampling strategy {strategy!r}; "
+                         "use 'random' or 'popularity'")
+    return rng.choice(pool, size=n, replace=False, p=p).tolist()

@@ -1,0 +1,39 @@
+"""Models under test: the ``Recommender`` protocol and adapters.
+
+Adapters import their heavy back-ends (torch, transformers) only when first used.
+"""
+
+from importlib import import_module
+from typing import Any
+
+from ._types import (
+    CAPABILITIES,
+    BaseRecommender,
+    Explanation,
+    GradientHandle,
+    Ranking,
+    Recommender,
+    Request,
+    has_capabilities,
+    stable_hash,
+)
+
+_LAZY = {
+    "HFRecommender": "._hf",
+    "PromptTemplate": "._templates",
+    "train_tiny_lm": "._tiny_lm",
+    "TinyLMConfig": "._tiny_lm",
+    "EmbeddingRecommender": "._embedding",
+    "CallableRecommender": "._callable",
+    "MostPopular": "._baselines",
+    "RandomRecommender": "._baselines",
+}
+
+__all__ = ["CAPABILITIES", "BaseRecommender", "Explanation", "GradientHandle", "Ranking",
+           "Recommender", "Request", "has_capabilities", "stable_hash", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'recaudit.models' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Reports: HTML (Jinja2 templates, inline SVG figures) and JSON."""
