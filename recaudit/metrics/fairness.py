@@ -1,0 +1,224 @@
+"""Group fairness metrics: disaggregated utility (through fairlearn) and provider exposure.
+
+- Consumer side: :func:`utility_frame` wraps fairlearn's :class:`~fairlearn.metrics.MetricFrame`
+  around per-user utilities (NDCG@K, HR@K) so ``by_group``, ``difference()`` and ``ratio()``
+  come from the reference implementation; :func:`group_means` / :func:`group_gap` are the
+  same numbers in plain numpy, for the thousands of resamples a bootstrap or a permutation
+  test needs (MetricFrame costs milliseconds per call). Tests check they agree.
+- Within-user label permutation (:func:`snsr_permutation_test`): the null distribution of
+  FaiRLLM's SNSR when the attribute value does not matter.
+- Provider side: position-discounted exposure 1/log2(1 + rank) (Singh and Joachims 2018;
+  FairRec-style item groups), each group's share of it, and its ratio to the group's share
+  of the catalog or of relevant items (:func:`disparate_exposure`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "disparate_exposure", "exposure_by_group", "group_gap", "group_means",
+    "item_exposure", "min_max_ratio", "position_discount", "share_by_group",
+    "snsr_permutation_test", "utility_frame",
+]
+
+
+# ---------------------------------------------------------------------------- consumer side
+def utility_frame(utilities: Mapping[str, Sequence[float]], groups: Sequence[str], *,
+                  name: str = "group"):
+    """A fairlearn ``MetricFrame`` of per-user utilities disaggregated by ``groups``.
+
+    Each metric is the mean of a per-user value (NDCG@K, HR@K, ...). ``y_true`` carries row
+    indices and each metric averages its own per-user values over the rows it receives, so
+    ``by_group``, ``overall``, ``difference()`` (max - min of group means) and ``ratio()``
+    (min / max) are fairlearn's own.
+
+    Examples
+    --------
+    >>> mf = utility_frame({"ndcg": [0.1, 0.5, 0.3, 0.9]}, ["a", "b", "a", "b"])
+    >>> mf.by_group["ndcg"].round(2).tolist(), round(float(mf.difference()["ndcg"]), 2)
+    ([0.2, 0.7], 0.5)
+    """
+    from fairlearn.metrics import MetricFrame
+
+    groups = np.asarray(groups, dtype=object).astype(str)
+    metrics: dict[str, Callable[..., float]] = {}
+    for key, vals in utilities.items():
+        v = np.asarray(vals, dtype=float)
+        if v.shape != groups.shape:
+            raise ValueError(f"utility {key!r} has {v.size} values but there are "
+                             f"{groups.size} group labels; pass one value per user")
+        metrics[key] = _mean_over_rows(v)
+    rows = np.arange(groups.size)
+    return MetricFrame(metrics=metrics, y_true=rows, y_pred=rows,
+                       sensitive_features=pd.Series(groups, name=name))
+
+
+def _mean_over_rows(values: np.ndarray) -> Callable[..., float]:
+    def metric(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return float(np.mean(values[np.asarray(y_true, dtype=int)]))
+
+    return metric
+
+
+def group_means(values: Sequence[float], groups: Sequence[str]) -> dict[str, float]:
+    """Mean of ``values`` per group label (sorted labels); plain numpy, for resampling.
+
+    Examples
+    --------
+    >>> group_means([1.0, 0.0, 1.0], ["x", "y", "x"])
+    {'x': 1.0, 'y': 0.0}
+    """
+    v = np.asarray(values, dtype=float)
+    labels, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    sums = np.bincount(codes, weights=v, minlength=len(labels))
+    counts = np.bincount(codes, minlength=len(labels))
+    return {str(g): float(s / c) for g, s, c in zip(labels, sums, counts)}
+
+
+def group_gap(values: Sequence[float], groups: Sequence[str]) -> tuple[float, float]:
+    """(difference, ratio) of group means: max - min and min / max (fairlearn's
+    ``between_groups`` definitions; the ratio is 1.0 when every mean is 0).
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in group_gap([0.1, 0.5, 0.3, 0.9], ["a", "b", "a", "b"])]
+    [0.5, 0.2857]
+    """
+    m = np.array(list(group_means(values, groups).values()))
+    if m.size == 0:
+        return (float("nan"), float("nan"))
+    hi, lo = float(m.max()), float(m.min())
+    return (hi - lo, 1.0 if hi == 0 else lo / hi)
+
+
+def snsr_permutation_test(sim: np.ndarray, *, n_permutations: int = 1000,
+                          seed: int = 0) -> float:
+    """p-value of SNSR under within-user shuffles of the attribute-value labels.
+
+    ``sim`` is a (users x values) matrix: ``sim[u, a]`` compares user u's list under value a
+    with u's neutral list. Under the null "the stated value does not change the list beyond
+    what any value would", the columns of each row are exchangeable; each permutation shuffles
+    every row independently and recomputes SNSR = max_a mean_u - min_a mean_u. Returns
+    (b + 1) / (n + 1), b = permutations with SNSR >= the observed one (ties count, so a model
+    whose lists never depend on the value gets p = 1).
+
+    Examples
+    --------
+    >>> s = np.column_stack([np.full(50, 1.0), np.full(50, 0.5)])
+    >>> snsr_permutation_test(s, n_permutations=99, seed=0) < 0.05
+    True
+    """
+    sim = np.asarray(sim, dtype=float)
+    if sim.ndim != 2 or sim.shape[1] < 2:
+        return 1.0
+    observed = _snsr_rows(sim)
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    for _ in range(n_permutations):
+        if _snsr_rows(rng.permuted(sim, axis=1)) >= observed - 1e-12:
+            exceed += 1
+    return (exceed + 1) / (n_permutations + 1)
+
+
+def _snsr_rows(sim: np.ndarray) -> float:
+    m = np.nanmean(sim, axis=0)
+    return float(np.nanmax(m) - np.nanmin(m))
+
+
+# ---------------------------------------------------------------------------- provider side
+def position_discount(k: int) -> np.ndarray:
+    """1 / log2(1 + rank) for 1-based ranks 1..k (rank 1 gets 1.0).
+
+    Examples
+    --------
+    >>> position_discount(3).round(4).tolist()
+    [1.0, 0.6309, 0.5]
+    """
+    return 1.0 / np.log2(np.arange(1, k + 1) + 1.0)
+
+
+def item_exposure(lists: Sequence[Sequence[str]], k: int | None = None) -> dict[str, float]:
+    """Total position-discounted exposure of every item appearing in ``lists`` (top-k).
+
+    Examples
+    --------
+    >>> item_exposure([["a", "b"], ["b"]])
+    {'a': 1.0, 'b': 1.6309297535714575}
+    """
+    out: dict[str, float] = {}
+    for lst in lists:
+        lst = list(lst) if k is None else list(lst)[:k]
+        for item, w in zip(lst, position_discount(len(lst))):
+            out[item] = out.get(item, 0.0) + float(w)
+    return out
+
+
+def exposure_by_group(lists: Sequence[Sequence[str]], item_groups: Mapping[str, str],
+                      groups: Sequence[str], k: int | None = None) -> np.ndarray:
+    """A (lists x groups) matrix of position-discounted exposure each list gives each group.
+
+    Items without a group raise ``KeyError`` naming the item.
+    """
+    col = {g: n for n, g in enumerate(groups)}
+    out = np.zeros((len(lists), len(groups)))
+    for u, lst in enumerate(lists):
+        lst = list(lst) if k is None else list(lst)[:k]
+        for item, w in zip(lst, position_discount(len(lst))):
+            try:
+                out[u, col[item_groups[item]]] += w
+            except KeyError as exc:
+                raise KeyError(f"item {item!r} has no provider group (or its group is not one "
+                               f"of {list(groups)})") from exc
+    return out
+
+
+def share_by_group(items: Sequence[str], item_groups: Mapping[str, str],
+                   groups: Sequence[str]) -> np.ndarray:
+    """Each group's share of a multiset of items (the catalog, or relevant items).
+
+    Examples
+    --------
+    >>> share_by_group(["a", "b", "c", "c"], {"a": "x", "b": "y", "c": "y"}, ["x", "y"])
+    array([0.25, 0.75])
+    """
+    col = {g: n for n, g in enumerate(groups)}
+    counts = np.zeros(len(groups))
+    for item in items:
+        counts[col[item_groups[item]]] += 1
+    total = counts.sum()
+    return counts / total if total > 0 else np.full(len(groups), np.nan)
+
+
+def disparate_exposure(exposure_share: Sequence[float],
+                       reference_share: Sequence[float]) -> np.ndarray:
+    """Per group, exposure share / reference share (1 = exposed in proportion; < 1 =
+    under-exposed). A group with reference share 0 gets NaN.
+
+    Examples
+    --------
+    >>> disparate_exposure([0.8, 0.2], [0.5, 0.5]).tolist()
+    [1.6, 0.4]
+    """
+    e = np.asarray(exposure_share, dtype=float)
+    r = np.asarray(reference_share, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(r > 0, e / np.where(r > 0, r, 1.0), np.nan)
+
+
+def min_max_ratio(values: Sequence[float]) -> float:
+    """min / max over groups, ignoring NaN (1 = every group alike; 0 = a group gets nothing).
+
+    Examples
+    --------
+    >>> min_max_ratio([1.6, 0.4])
+    0.25
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0 or v.max() <= 0:
+        return float("nan")
+    return float(v.min() / v.max())
