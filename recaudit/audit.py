@@ -1,0 +1,471 @@
+"""``ra.audit``: run auditors on a model and collect an :class:`AuditReport`.
+
+Each auditor runs on its own (in a try/except, like Giskard's scanner): a missing capability
+gives ``skipped`` with the reason, an exception gives ``error`` with the message, and the
+others still run. Model requests go through the engine (:class:`~recaudit.engine.
+CachedRecommender`), so answers are shared across auditors and re-runs. After every auditor
+the report so far can be written to JSON, so nothing computed is lost if a later one fails
+or the process is killed. Verdicts use Holm's correction across the whole audit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import platform
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .auditors import AuditContext, Auditor, assign_verdicts, available_auditors
+from .auditors._registry import BUILTIN_AUDITORS, get_auditor_class
+from .engine import CachedRecommender
+from .errors import SpecError, UnknownNameError
+from .results import VERDICTS, AuditResult, Cost, _jsonable
+
+SCHEMA_VERSION = 1
+SUMMARY_COLUMNS = ["auditor", "metric", "scope", "value", "ci_low", "ci_high", "threshold",
+                   "p_value", "p_adjusted", "verdict"]
+
+#: Run settings ``config`` may hold next to per-auditor overrides.
+RUN_KEYS = {
+    "n_bootstrap": "bootstrap resamples for confidence intervals",
+    "n_permutations": "permutations for permutation tests",
+    "alpha": "significance level (Holm-adjusted across the audit)",
+    "batch_size": "most requests per call to the model",
+    "extra": "free settings passed to auditors as ctx.extra",
+}
+_AUDITOR_KEYS = ("params", "thresholds")
+_VERSIONED = ("recaudit", "torch", "transformers", "numpy", "pandas", "scipy",
+              "scikit-learn")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _did_you_mean(name: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+# ======================================================================== the report
+@dataclass
+class AuditReport:
+    """The outcome of one audit: a result per auditor and the run's metadata.
+
+    Examples
+    --------
+    >>> import recaudit as ra                                            # doctest: +SKIP
+    >>> report = ra.audit(model, data, auditors=["popularity_bias"])   # doctest: +SKIP
+    >>> report.summary().query("verdict == 'fail'")                    # doctest: +SKIP
+    >>> report.to_html("reports/audit.html")                           # doctest: +SKIP
+    """
+
+    results: list[AuditResult] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    title: str = "recaudit audit"
+    complete: bool = True
+    schema_version: int = SCHEMA_VERSION
+
+    # -------------------------------------------------------------- access
+    def __getitem__(self, auditor: str) -> AuditResult:
+        for r in self.results:
+            if r.auditor == auditor:
+                return r
+        raise KeyError(f"no result for auditor {auditor!r}; this report has "
+                       f"{[r.auditor for r in self.results]}")
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    @property
+    def metrics(self) -> list:
+        return [m for r in self.results for m in r.metrics]
+
+    @property
+    def passed(self) -> bool:
+        """True when no metric failed and no auditor raised (skipped ones do not count)."""
+        return not any(r.status == "error" for r in self.results) and not any(
+            m.verdict in ("fail", "error") for m in self.metrics)
+
+    @property
+    def failed(self) -> list:
+        """Metrics whose verdict is ``fail``."""
+        return [m for m in self.metrics if m.verdict == "fail"]
+
+    @property
+    def cost(self) -> Cost:
+        total = Cost()
+        for r in self.results:
+            total += r.cost
+        return total
+
+    def counts(self) -> dict[str, int]:
+        """How many checks have each verdict (an errored or skipped auditor counts once)."""
+        out = dict.fromkeys(VERDICTS, 0)
+        for r in self.results:
+            if r.status in ("skipped", "error") and not r.metrics:
+                out[r.status] += 1
+            for m in r.metrics:
+                out[m.verdict] = out.get(m.verdict, 0) + 1
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """One row per metric (and one per skipped or errored auditor without metrics)."""
+        rows = []
+        for r in self.results:
+            if r.status in ("skipped", "error") and not r.metrics:
+                rows.append({"auditor": r.auditor, "metric": None, "scope": None,
+                             "verdict": r.status})
+            for m in r.metrics:
+                rows.append({c: getattr(m, "name" if c == "metric" else c)
+                             for c in SUMMARY_COLUMNS})
+        df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+        for c in ("value", "ci_low", "ci_high", "threshold", "p_value", "p_adjusted"):
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+        return df
+
+    # -------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": "recaudit.audit_report", "schema_version": self.schema_version,
+                "title": self.title, "complete": self.complete, "passed": self.passed,
+                "metadata": _jsonable(self.metadata),
+                "results": [r.to_dict() for r in self.results]}
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The report as JSON text; also written (atomically) to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False, default=str)
+        if path is not None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AuditReport:
+        if not isinstance(d, Mapping) or d.get("schema") != "recaudit.audit_report":
+            raise SpecError("not a recaudit audit report (missing schema "
+                            "'recaudit.audit_report'); write one with AuditReport.to_json()")
+        version = d.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise SpecError(f"audit report schema_version {version!r} is not supported by "
+                            f"this recaudit (reads up to {SCHEMA_VERSION}); upgrade recaudit")
+        return cls(results=[AuditResult.from_dict(r) for r in d.get("results", [])],
+                   metadata=dict(d.get("metadata", {})), title=d.get("title", "recaudit audit"),
+                   complete=bool(d.get("complete", True)), schema_version=SCHEMA_VERSION)
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> AuditReport:
+        """Read a report written by :meth:`to_json` (a path, or the JSON text itself)."""
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(path_or_text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SpecError(f"cannot read audit report {str(path_or_text)!r}: "
+                                f"{exc.strerror or exc}") from exc
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"audit report {str(path_or_text)[:80]!r} is not valid JSON "
+                            f"(line {exc.lineno}: {exc.msg})") from exc
+        return cls.from_dict(d)
+
+    # -------------------------------------------------------------- HTML
+    def to_html(self, path: str | Path | None = None) -> str:
+        """A self-contained HTML report; also written to ``path`` when given."""
+        from .report import render_html
+
+        html = render_html(self)
+        if path is not None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(html, encoding="utf-8")
+        return html
+
+    def _repr_html_(self) -> str:  # notebooks
+        return self.summary().to_html(index=False)
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        state = "passed" if self.passed else "FAILED"
+        parts = ", ".join(f"{c[v]} {v}" for v in VERDICTS if c.get(v))
+        return f"AuditReport({state}: {len(self.results)} auditors; {parts})"
+
+
+# ======================================================================== resolving auditors
+@dataclass
+class _Planned:
+    name: str
+    auditor: Auditor | None = None
+    unavailable: str = ""  # why a built-in could not be imported
+
+
+def _split_config(config: Mapping[str, Any] | None) -> tuple[dict, dict[str, dict]]:
+    """Split ``config`` into run settings and per-auditor ``{params, thresholds}``."""
+    run: dict[str, Any] = {}
+    per: dict[str, dict] = {}
+    names = available_auditors()
+    for key, value in (config or {}).items():
+        if key in RUN_KEYS:
+            run[key] = value
+        elif key == "auditors" and isinstance(value, Mapping):
+            for name, sub in value.items():
+                per[name] = _auditor_overrides(name, sub, names)
+        elif key in names:
+            per[key] = _auditor_overrides(key, value, names)
+        else:
+            allowed = sorted(RUN_KEYS) + ["auditors", "<auditor name>"]
+            raise SpecError(f"config: unknown key {key!r}.{_did_you_mean(key, [*RUN_KEYS, *names])}"
+                            f" Allowed: {', '.join(allowed)}")
+    return run, per
+
+
+def _auditor_overrides(name: str, value: Any, names: Sequence[str]) -> dict:
+    if name not in names:
+        raise UnknownNameError(f"config: unknown auditor {name!r}.{_did_you_mean(name, names)}")
+    if not isinstance(value, Mapping):
+        raise SpecError(f"config[{name!r}] must be a mapping of params/thresholds, got "
+                        f"{type(value).__name__}")
+    value = dict(value)
+    thresholds = dict(value.pop("thresholds", None) or {})
+    params = dict(value.pop("params", None) or {})
+    params.update(value)  # flat params are accepted too
+    return {"params": params, "thresholds": thresholds}
+
+
+def _normalise(spec: Any) -> tuple[str, dict, dict, Auditor | None]:
+    """(name, params, thresholds, instance) from any accepted auditor form."""
+    if isinstance(spec, Auditor):
+        return spec.name or type(spec).__name__, {}, {}, spec
+    if isinstance(spec, type) and issubclass(spec, Auditor):
+        return spec.name or spec.__name__, {}, {}, spec()
+    if isinstance(spec, str):
+        return spec, {}, {}, None
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        return spec[0], dict(spec[1] or {}), {}, None
+    if isinstance(spec, Mapping):
+        extra = set(spec) - {"name", "params", "thresholds"}
+        if "name" not in spec or extra:
+            raise SpecError(f"auditor entry {dict(spec)!r}: expected keys name, params, "
+                            f"thresholds" + (f"; unknown {sorted(extra)}" if extra else ""))
+        return (str(spec["name"]), dict(spec.get("params") or {}),
+                dict(spec.get("thresholds") or {}), None)
+    raise SpecError(f"cannot read auditor {spec!r}: give a name, (name, params), "
+                    "{name:, params:, thresholds:} or an Auditor instance")
+
+
+def resolve_auditors(auditors: Any, per: Mapping[str, dict] | None = None) -> list[_Planned]:
+    """Build every auditor before anything runs, so a typo fails fast.
+
+    Unknown names and bad parameters raise; a built-in whose module is not importable yet
+    is planned as skipped with the reason.
+    """
+    per = per or {}
+    if auditors is None:
+        auditors = list(BUILTIN_AUDITORS)
+    elif isinstance(auditors, (str, Auditor)) or (
+            isinstance(auditors, Mapping) and "name" in auditors):
+        auditors = [auditors]
+    names = available_auditors()
+    planned: list[_Planned] = []
+    for spec in auditors:
+        name, params, thresholds, instance = _normalise(spec)
+        over = per.get(name, {})
+        params = {**params, **over.get("params", {})}
+        thresholds = {**thresholds, **over.get("thresholds", {})}
+        if instance is None:
+            if name not in names:
+                raise UnknownNameError(f"unknown auditor {name!r}.{_did_you_mean(name, names)} "
+                                       f"Available: {', '.join(names)}")
+            try:
+                cls = get_auditor_class(name)
+            except Exception as exc:  # a built-in whose module is missing or broken
+                if name in BUILTIN_AUDITORS:
+                    planned.append(_Planned(name, unavailable=(
+                        f"auditor not available in this installation "
+                        f"({type(exc).__name__}: {exc})")))
+                    continue
+                raise
+            allowed = cls._param_names()
+            bad = [p for p in params if p not in allowed]
+            if bad:
+                raise UnknownNameError(
+                    f"auditor {name!r}: unknown parameter(s) {bad}."
+                    f"{_did_you_mean(bad[0], allowed)} It accepts: {', '.join(allowed)}")
+            instance = cls(**params)
+        elif params:
+            raise SpecError(f"auditor {name!r} was given as an instance; set its parameters "
+                            "in its constructor, not in config")
+        if thresholds:
+            instance.thresholds = {**dict(getattr(instance, "thresholds", {}) or {}),
+                                   **thresholds}
+        planned.append(_Planned(name, instance))
+    seen: set[str] = set()
+    for p in planned:
+        if p.name in seen:
+            raise SpecError(f"auditor {p.name!r} is listed twice; give it once (with params)")
+        seen.add(p.name)
+    return planned
+
+
+# ======================================================================== running
+def _skipped(name: str, auditor: Auditor | None, reason: str) -> AuditResult:
+    if auditor is not None:
+        res = auditor.result(status="skipped", reason=reason)
+    else:
+        res = AuditResult(auditor=name, status="skipped", reason=reason)
+    res.auditor = name
+    return res
+
+
+def _error(name: str, auditor: Auditor, exc: BaseException) -> AuditResult:
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    tail = "".join(tb[-3:]).strip()
+    try:
+        res = auditor.result(status="error", reason=f"{type(exc).__name__}: {exc}")
+    except Exception:  # get_params itself broke
+        res = AuditResult(auditor=name, status="error", reason=f"{type(exc).__name__}: {exc}")
+    res.auditor = name
+    res.notes.append("Traceback (last frames):\n" + tail)
+    return res
+
+
+def _unused_thresholds(auditor: Auditor, res: AuditResult) -> list[str]:
+    keys = {m.name for m in res.metrics} | {f"{m.name}@{m.scope}" for m in res.metrics}
+    return [k for k in (getattr(auditor, "thresholds", None) or {}) if k not in keys]
+
+
+def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any] | None = None,
+          *, seed: int = 0, cache: Any = True, progress: bool = True,
+          out_json: str | Path | None = None, title: str | None = None,
+          executor: Any = None) -> AuditReport:
+    """Audit ``model`` on ``data`` and return an :class:`AuditReport`.
+
+    Parameters
+    ----------
+    model : Recommender
+        The model under test (wrapped in the engine unless it already is).
+    data : AuditDataset
+    auditors : list, optional
+        Names, ``(name, params)`` pairs, ``{name:, params:, thresholds:}`` dicts or
+        :class:`~recaudit.Auditor` instances. Default: every built-in auditor (those whose
+        module is not installed are reported as skipped).
+    config : dict, optional
+        Run settings (``n_bootstrap``, ``n_permutations``, ``alpha``, ``batch_size``,
+        ``extra``) and per-auditor overrides: ``{"popularity_bias": {"params": {...},
+        "thresholds": {"arp": 0.2}}}`` (flat params are accepted too).
+    seed : int
+        Every auditor's randomness derives from it.
+    cache : bool, path or RequestCache
+        The engine's answer cache (see :class:`~recaudit.engine.CachedRecommender`).
+    progress : bool
+        Progress bars.
+    out_json : path, optional
+        Written after every auditor (``complete: false`` until the end), so results already
+        computed survive a later failure or a killed process.
+    title : str, optional
+        Shown at the top of the HTML report.
+
+    Examples
+    --------
+    >>> import recaudit as ra                                            # doctest: +SKIP
+    >>> data = ra.datasets.synthetic(seed=0)                             # doctest: +SKIP
+    >>> model = ra.models.train_tiny_lm(data, seed=0)                    # doctest: +SKIP
+    >>> report = ra.audit(model, data, ["popularity_bias"],              # doctest: +SKIP
+    ...                   config={"popularity_bias": {"thresholds": {"arp": 0.3}}})
+    >>> report.passed                                                    # doctest: +SKIP
+    """
+    run, per = _split_config(config)
+    planned = resolve_auditors(auditors, per)
+    ctx = AuditContext(seed=int(seed), n_bootstrap=int(run.get("n_bootstrap", 1000)),
+                       n_permutations=int(run.get("n_permutations", 1000)),
+                       alpha=float(run.get("alpha", 0.05)), show_progress=bool(progress),
+                       extra=dict(run.get("extra") or {}))
+    engine = model if isinstance(model, CachedRecommender) else CachedRecommender(
+        model, cache=cache, batch_size=int(run.get("batch_size", 64)), progress=progress,
+        executor=executor)
+    declared = sorted(engine.capabilities)
+    try:
+        dataset = data.summary()
+    except Exception:  # a foreign data object
+        dataset = {"name": repr(data)}
+    meta: dict[str, Any] = {
+        "model": {"repr": repr(model), "type": type(engine.model).__name__,
+                  "fingerprint": engine.fingerprint(), "capabilities": declared},
+        "dataset": {**dataset, "fingerprint": getattr(data, "fingerprint", lambda: None)()},
+        "seed": int(seed),
+        "settings": {"n_bootstrap": ctx.n_bootstrap, "n_permutations": ctx.n_permutations,
+                     "alpha": ctx.alpha, "batch_size": engine.batch_size,
+                     "cache": engine.cache.path},
+        "auditors": [p.name for p in planned],
+        "versions": _versions(),
+        "started": _now(),
+    }
+    report = AuditReport(metadata=meta, title=title or f"recaudit audit of {meta['model']['type']}",
+                         complete=False)
+    t_start = time.perf_counter()
+    for p in planned:
+        t0 = time.perf_counter()
+        if p.auditor is None:
+            res = _skipped(p.name, None, p.unavailable)
+        elif missing := p.auditor.missing_requirements(engine):
+            res = _skipped(p.name, p.auditor,
+                           f"needs {', '.join(sorted(missing))}; model declares "
+                           f"{', '.join(declared) or 'nothing'}")
+        else:
+            with engine.attribute_to(p.name) as cost:
+                try:
+                    res = p.auditor.run(engine, data, ctx)
+                    if not isinstance(res, AuditResult):
+                        raise TypeError(f"{type(p.auditor).__name__}.run() returned "
+                                        f"{type(res).__name__}, not an AuditResult")
+                except Exception as exc:
+                    res = _error(p.name, p.auditor, exc)
+            res.auditor = p.name
+            for m in res.metrics:
+                m.auditor = p.name
+            if res.status == "ok":
+                unused = _unused_thresholds(p.auditor, res)
+                if unused:
+                    res.notes.append(f"threshold(s) {unused} matched no metric of this "
+                                     "auditor; check the names")
+            res.cost = Cost(**cost.to_dict())
+        res.cost.total_seconds = time.perf_counter() - t0
+        report.results.append(res)
+        if out_json is not None:
+            assign_verdicts(report.results, alpha=ctx.alpha)
+            report.to_json(out_json)
+    assign_verdicts(report.results, alpha=ctx.alpha)
+    total = report.cost
+    meta["ended"] = _now()
+    meta["wall_seconds"] = time.perf_counter() - t_start
+    meta["cost"] = {**total.to_dict(), "model_share": (
+        total.model_seconds / meta["wall_seconds"] if meta["wall_seconds"] > 0 else 0.0)}
+    report.complete = True
+    if out_json is not None:
+        report.to_json(out_json)
+    return report

@@ -1,0 +1,302 @@
+"""``CachedRecommender``: the engine between auditors and the model under test.
+
+It is itself a :class:`~recaudit.Recommender` (same capabilities and fingerprint) and routes
+``rank``, ``score``, ``nll`` and ``explain`` through de-duplication of identical requests,
+an on-disk cache, batching of the misses (longest requests first, so padded batches stay
+tight) and cost accounting attributed to the auditor currently running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from ..errors import CapabilityError, RecauditError, RequestError
+from ..models._types import Explanation, Ranking, Request
+from ..results import Cost
+from ._cache import RequestCache, default_cache_path
+from ._executor import Executor, run_batches
+
+CacheLike = bool | str | os.PathLike | RequestCache | None
+
+
+# ------------------------------------------------------------------ codecs (answer <-> JSON)
+def _enc_ranking(r: Ranking) -> Any:
+    if not isinstance(r, Ranking):
+        raise RecauditError(f"rank() must return Ranking objects, got {type(r).__name__}")
+    return r.to_dict()
+
+
+def _enc_array(a: Any) -> Any:
+    a = np.asarray(a)
+    return {"dtype": str(a.dtype), "data": a.tolist()}
+
+
+def _dec_array(d: Any) -> np.ndarray:
+    return np.asarray(d["data"], dtype=d["dtype"])
+
+
+def _enc_explanation(e: Any) -> Any:
+    if isinstance(e, Explanation):
+        return {"item": e.item, "text": e.text, "cited": list(e.cited)}
+    if isinstance(e, (list, tuple)):
+        return {"list": [_enc_explanation(x) for x in e]}
+    return {"other": asdict(e) if hasattr(e, "__dataclass_fields__") else e}
+
+
+def _dec_explanation(d: Any) -> Any:
+    if "list" in d:
+        return [_dec_explanation(x) for x in d["list"]]
+    if "other" in d:
+        return d["other"]
+    return Explanation(item=d["item"], text=d["text"], cited=tuple(d["cited"]))
+
+
+_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "rank": (_enc_ranking, Ranking.from_dict),
+    "score": (_enc_array, _dec_array),
+    "nll": (float, float),
+    "explain": (_enc_explanation, _dec_explanation),
+}
+
+#: method -> the capability it needs.
+_CAPABILITY = {"rank": "rank", "score": "score", "nll": "nll", "explain": "explain"}
+
+
+def _request_size(r: Request) -> int:
+    """A rough prompt length, used to batch similar lengths together."""
+    return (len(r.history) + len(r.candidates or ()) + len(r.profile)
+            + (len(r.prompt_extra) + sum(len(v) for _, v in r.item_text)) // 16)
+
+
+def open_cache(cache: CacheLike) -> RequestCache:
+    """``True`` -> the default file; ``False``/``None`` -> in memory; a path; or a cache."""
+    if isinstance(cache, RequestCache):
+        return cache
+    if cache is True:
+        return RequestCache(default_cache_path())
+    if cache is False or cache is None:
+        return RequestCache(":memory:")
+    return RequestCache(cache)
+
+
+class _Ledger:
+    """Costs per auditor name, shared by a wrapper and the wrappers ``fit`` returns."""
+
+    def __init__(self) -> None:
+        self.costs: dict[str, Cost] = {}
+        self.current = ""
+
+    def cost(self, name: str | None = None) -> Cost:
+        return self.costs.setdefault(self.current if name is None else name, Cost())
+
+
+class CachedRecommender:
+    """Wrap a model so its answers are de-duplicated, cached, batched and accounted for.
+
+    Parameters
+    ----------
+    model : Recommender
+        The model under test.
+    cache : bool, path or RequestCache
+        ``True`` (default): ``$RECAUDIT_CACHE_DIR/requests.sqlite`` or
+        ``~/.cache/recaudit/requests.sqlite``; a path: that SQLite file; ``False``: nothing
+        on disk (answers are still shared in memory for the life of this wrapper).
+    batch_size : int
+        Most requests per call to the model.
+    progress : bool
+        Show a progress bar over batches when a call has several batches of misses.
+    executor : Executor, optional
+        Runs the batches (default: in this process, in order).
+
+    Examples
+    --------
+    >>> import recaudit as ra
+    >>> from recaudit.testing.zoo import ScoringModel
+    >>> data = ra.datasets.synthetic(n_users=30, n_items=40, seed=0)
+    >>> m = CachedRecommender(ScoringModel(data), cache=False, progress=False)
+    >>> reqs = [data.request("u0001")] * 3
+    >>> _ = m.rank(reqs, 5)
+    >>> (m.cost().requests, m.cost().unique, m.cost().model_calls)
+    (3, 1, 1)
+    """
+
+    def __init__(self, model: Any, *, cache: CacheLike = True, batch_size: int = 64,
+                 progress: bool = True, executor: Executor | None = None,
+                 _ledger: _Ledger | None = None) -> None:
+        if isinstance(model, CachedRecommender):
+            model = model.model
+        if not callable(getattr(model, "rank", None)) or not callable(
+                getattr(model, "fingerprint", None)):
+            raise TypeError(f"{type(model).__name__} is not a Recommender: it needs "
+                            "rank(requests, k), fingerprint() and capabilities")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.cache = open_cache(cache)
+        self.batch_size = int(batch_size)
+        self.progress = progress
+        self.executor = executor
+        self._ledger = _ledger or _Ledger()
+        self._fingerprint: str | None = None
+
+    # ---------------------------------------------------------------- identity
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(getattr(self.model, "capabilities", ()) or ())
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = str(self.model.fingerprint())
+        return self._fingerprint
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found on the wrapper: forward to the model.
+        if name.startswith("__") or name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __repr__(self) -> str:
+        return repr(self.model)
+
+    # ---------------------------------------------------------------- cost accounting
+    @contextmanager
+    def attribute_to(self, name: str) -> Iterator[Cost]:
+        """Count every request made inside the block against ``name`` (an auditor)."""
+        previous = self._ledger.current
+        self._ledger.current = name
+        try:
+            yield self._ledger.cost(name)
+        finally:
+            self._ledger.current = previous
+
+    def cost(self, name: str | None = None) -> Cost:
+        """Cost of one auditor (default: the current one, ``""`` outside any auditor)."""
+        return self._ledger.cost(name)
+
+    @property
+    def costs(self) -> dict[str, Cost]:
+        return dict(self._ledger.costs)
+
+    def total_cost(self) -> Cost:
+        total = Cost()
+        for c in self._ledger.costs.values():
+            total += c
+        return total
+
+    # ---------------------------------------------------------------- routed methods
+    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
+        k = int(k)
+        return self._call("rank", requests, [k] * len(requests),
+                          lambda reqs, _: self.model.rank(reqs, k))
+
+    def score(self, requests: Sequence[Request]) -> list[np.ndarray]:
+        return self._call("score", requests, [""] * len(requests),
+                          lambda reqs, _: self.model.score(reqs))
+
+    def nll(self, requests: Sequence[Request], targets: Sequence[str]) -> np.ndarray:
+        requests, targets = list(requests), [str(t) for t in targets]
+        if len(requests) != len(targets):
+            raise RequestError(f"nll() got {len(requests)} requests but {len(targets)} "
+                               "targets; pass one target per request")
+        out = self._call("nll", requests, targets,
+                         lambda reqs, tg: self.model.nll(reqs, tg))
+        return np.asarray(out, dtype=float)
+
+    def explain(self, requests: Sequence[Request], k: int = 1) -> list[Any]:
+        k = int(k)
+        return self._call("explain", requests, [k] * len(requests),
+                          lambda reqs, _: self.model.explain(reqs, k))
+
+    # ---------------------------------------------------------------- forwarded as-is
+    def render(self, request: Request) -> str:
+        return self.model.render(request)
+
+    def gradient_handle(self) -> Any:
+        return self.model.gradient_handle()
+
+    def fit(self, data: Any, sample_weight: Any = None, seed: int = 0) -> CachedRecommender:
+        """Train a new model through the wrapped one; it shares this cache and cost ledger."""
+        new = self.model.fit(data, sample_weight=sample_weight, seed=seed)
+        return CachedRecommender(new, cache=self.cache, batch_size=self.batch_size,
+                                 progress=self.progress, executor=self.executor,
+                                 _ledger=self._ledger)
+
+    # ---------------------------------------------------------------- the engine
+    def _call(self, method: str, requests: Sequence[Request], args: Sequence[Any],
+              invoke: Callable[[list[Request], list[Any]], Sequence[Any]]) -> list[Any]:
+        if _CAPABILITY[method] not in self.capabilities:
+            raise CapabilityError(
+                f"{type(self.model).__name__} does not declare the '{_CAPABILITY[method]}' "
+                f"capability (it has: {', '.join(sorted(self.capabilities))})")
+        requests = list(requests)
+        for r in requests:
+            if not isinstance(r, Request):
+                raise RequestError(f"{method}() expects Request objects, got "
+                                   f"{type(r).__name__}; build them with data.request(...)")
+        encode, decode = _CODECS[method]
+        cost = self._ledger.cost()
+        cost.requests += len(requests)
+        if not requests:
+            return []
+        ids = [f"{r.key()}:{a}" for r, a in zip(requests, args)]
+        first: dict[str, int] = {}
+        for pos, i in enumerate(ids):
+            first.setdefault(i, pos)
+        cost.unique += len(first)
+
+        fp = self.fingerprint()
+        answers: dict[str, Any] = {}
+        for i, text in self.cache.get_many(fp, method, list(first)).items():
+            answers[i] = decode(json.loads(text))
+        cost.cache_hits += len(answers)
+        misses = sorted((i for i in first if i not in answers),
+                        key=lambda i: -_request_size(requests[first[i]]))
+        batches = [misses[s:s + self.batch_size] for s in range(0, len(misses),
+                                                                  self.batch_size)]
+
+        def work(batch: list[str]) -> tuple[Sequence[Any], float]:
+            reqs = [requests[first[i]] for i in batch]
+            extra = [args[first[i]] for i in batch]
+            start = time.perf_counter()
+            out = invoke(reqs, extra)
+            return out, time.perf_counter() - start
+
+        bar = self._bar(len(batches), method)
+        try:
+            for n, (out, seconds) in run_batches(work, batches, executor=self.executor):
+                batch = batches[n]
+                out = list(out)
+                if len(out) != len(batch):
+                    raise RecauditError(
+                        f"{type(self.model).__name__}.{method}() returned {len(out)} answers "
+                        f"for {len(batch)} requests; it must return one per request")
+                texts = {i: json.dumps(encode(a), separators=(",", ":"))
+                         for i, a in zip(batch, out)}
+                self.cache.put_many(fp, method, texts)
+                for i, text in texts.items():
+                    answers[i] = decode(json.loads(text))
+                cost.model_calls += 1
+                cost.model_seconds += seconds
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        return [answers[i] for i in ids]
+
+    def _bar(self, n_batches: int, method: str) -> Any:
+        if not self.progress or n_batches < 2:
+            return None
+        from tqdm.auto import tqdm
+
+        who = self._ledger.current or "model"
+        return tqdm(total=n_batches, desc=f"{who}: {method}", unit="batch", leave=False,
+                    dynamic_ncols=True)
