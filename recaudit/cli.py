@@ -1,0 +1,180 @@
+"""The ``recaudit`` command.
+
+    recaudit demo [--out reports/demo.html] [--quick] [--strict]
+    recaudit audit SPEC.yaml [--out report.html] [--json report.json]
+    recaudit report RESULT.json [--out report.html]
+    recaudit list
+
+Exit codes: 0 every verdict passed, 1 some verdict failed or an auditor errored, 2 a usage or
+input error (bad spec, unknown key or auditor, unreadable file, invalid dataset), reported in
+one line on stderr without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Usage(Exception):
+    """A usage error raised by the parser (printed as one line, exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise _Usage(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="recaudit", description="Audit LLM-based recommenders for bias, "
+                "fairness, privacy, robustness and explanation faithfulness.")
+    p.add_argument("--version", action="version", version=f"recaudit {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("demo", help="train the embedded tiny LM on the synthetic world and "
+                       "audit it with every built-in auditor")
+    d.add_argument("--out", default="reports/demo.html", help="HTML report path "
+                   "(the JSON goes next to it)")
+    d.add_argument("--quick", action="store_true", help="a small world and short training "
+                   "(smoke test)")
+    d.add_argument("--strict", action="store_true", help="exit 1 when a verdict fails "
+                   "(by default the demo exits 0 once its report is written)")
+    d.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    a = sub.add_parser("audit", help="run the audit a YAML spec describes")
+    a.add_argument("spec", help="audit spec (YAML), e.g. audits/quickstart.yaml")
+    a.add_argument("--out", help="HTML report path (overrides output.html)")
+    a.add_argument("--json", help="JSON result path (overrides output.json)")
+    a.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    r = sub.add_parser("report", help="render a JSON result to HTML")
+    r.add_argument("result", help="JSON written by an audit")
+    r.add_argument("--out", help="HTML path (default: next to the JSON)")
+
+    sub.add_parser("list", help="list the auditors with their family and requirements")
+    return p
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _print_summary(report: Any, out: Any = None) -> None:
+    import pandas as pd
+
+    out = out or sys.stdout
+    df = report.summary()
+    with pd.option_context("display.max_rows", 500, "display.width", 160,
+                           "display.max_columns", 20, "display.float_format", "{:.4g}".format):
+        print(df.to_string(index=False), file=out)
+    c = report.counts()
+    parts = ", ".join(f"{n} {v}" for v, n in c.items() if n)
+    print(f"\n{'PASSED' if report.passed else 'FAILED'}: {parts}", file=out)
+    cost = report.metadata.get("cost") or {}
+    if cost:
+        print(f"{cost.get('requests', 0)} requests ({cost.get('cache_hits', 0)} from cache), "
+              f"{report.metadata.get('wall_seconds', 0.0):.1f} s, "
+              f"{cost.get('model_share', 0.0):.0%} of it in the model", file=out)
+
+
+def _verdict_code(report: Any) -> int:
+    return EXIT_PASSED if report.passed else EXIT_FAILED
+
+
+# ------------------------------------------------------------------ commands
+def cmd_demo(args: argparse.Namespace) -> int:
+    import recaudit as ra
+
+    progress = not args.no_progress
+    if args.quick:
+        data = ra.datasets.synthetic(n_users=80, n_items=50, seed=0)
+        config = ra.models.TinyLMConfig(epochs=2)
+        model = ra.models.train_tiny_lm(data, seed=0, config=config, progress=progress)
+        run = {"n_bootstrap": 200, "n_permutations": 200}
+    else:
+        data = ra.datasets.synthetic(seed=0)
+        model = ra.models.train_tiny_lm(data, seed=0, progress=progress)
+        run = {}
+    out = Path(args.out)
+    json_path = out.with_suffix(".json")
+    report = ra.audit(model, data, config=run, seed=0, progress=progress, out_json=json_path,
+                      title="recaudit demo: the embedded tiny LM on the synthetic world")
+    report.to_html(out)
+    _print_summary(report)
+    print(f"\nwrote {out} and {json_path}")
+    return _verdict_code(report) if args.strict else EXIT_PASSED
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    html = args.out or spec.output.get("html") or f"reports/{Path(args.spec).stem}.html"
+    json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
+    report = spec.run_audit(progress=False if args.no_progress else None, html=html,
+                            json_path=json_path)
+    _print_summary(report)
+    print(f"\nwrote {html} and {json_path}")
+    return _verdict_code(report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .audit import AuditReport
+
+    report = AuditReport.from_json(Path(args.result))
+    out = Path(args.out) if args.out else Path(args.result).with_suffix(".html")
+    report.to_html(out)
+    print(f"wrote {out}")
+    return EXIT_PASSED
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .auditors import available_auditors, get_auditor_class
+
+    rows = []
+    for name in available_auditors():
+        try:
+            cls = get_auditor_class(name)
+            rows.append((name, cls.family, ", ".join(sorted(cls.requires)), ""))
+        except Exception as exc:  # a built-in whose module is not there yet
+            rows.append((name, "-", "-", f"unavailable: {type(exc).__name__}"))
+    widths = [max(len(r[i]) for r in [("auditor", "family", "requires", ""), *rows])
+              for i in range(4)]
+    for r in [("auditor", "family", "requires", ""), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return EXIT_PASSED
+
+
+COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "report": cmd_report, "list": cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``recaudit`` console script; returns the exit code."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .errors import RecauditError
+
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except _Usage as exc:
+        print(f"{exc} (see 'recaudit --help')", file=sys.stderr)
+        return EXIT_USAGE
+    except (RecauditError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"recaudit: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("recaudit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

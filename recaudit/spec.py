@@ -1,0 +1,364 @@
+"""Audit specs: a YAML file (or dict) that says what to audit, with what, and where to write.
+
+    dataset:  {kind: synthetic, n_users: 400, n_items: 200, seed: 0, effects: {popularity: 1}}
+              | {kind: movielens_100k | movielens_1m, path: data/ml-100k}
+    model:    {kind: tiny_lm, seed: 0, epochs: 6} | {kind: hf, path: ...} | {kind: embedding}
+              | {kind: most_popular} | {kind: random, seed: 0}
+    auditors: [popularity_bias, {name: consumer_fairness, params: {...}, thresholds: {...}}]
+    seed: 0
+    run:      {n_bootstrap: 1000, n_permutations: 1000, alpha: 0.05, cache: true, batch_size: 64}
+    output:   {html: reports/quickstart.html, json: reports/quickstart.json}
+
+Every key is checked: an unknown one raises :class:`~recaudit.SpecError` naming its path
+(``model.epoch``), the allowed keys and the closest match. Data paths are relative to the
+spec file; output paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DatasetError, SpecError
+
+TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output")
+RUN_KEYS = ("n_bootstrap", "n_permutations", "alpha", "cache", "batch_size", "progress")
+OUTPUT_KEYS = ("html", "json")
+AUDITOR_KEYS = ("name", "params", "thresholds")
+SYNTHETIC_KEYS = ("kind", "n_users", "n_items", "seed", "effects", "min_interactions",
+                  "max_interactions", "taste", "name")
+MOVIELENS_KEYS = ("kind", "path", "download", "provider", "min_rating")
+DATASET_KINDS = ("synthetic", "movielens_100k", "movielens_1m")
+MODEL_KINDS = ("tiny_lm", "hf", "embedding", "most_popular", "random")
+_HF_FALLBACK = ("length_normalize", "batch_size", "device", "mode", "exclude_history",
+                "num_beams")
+
+
+# ------------------------------------------------------------------ validation helpers
+def _suggest(key: str, allowed: Any) -> str:
+    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _check_keys(d: Any, allowed: Any, path: str) -> dict[str, Any]:
+    where = path or "spec"
+    if not isinstance(d, Mapping):
+        raise SpecError(f"{where}: expected a mapping, got {type(d).__name__} ({d!r})")
+    allowed = list(allowed)
+    for key in d:
+        if key not in allowed:
+            keypath = f"{path}.{key}" if path else str(key)
+            raise SpecError(f"{where}: unknown key {keypath!r}.{_suggest(key, allowed)} "
+                            f"Allowed keys: {', '.join(allowed)}")
+    return dict(d)
+
+
+def _typed(value: Any, kind: type | tuple, path: str, *, low: float | None = None,
+           high: float | None = None) -> Any:
+    if isinstance(value, bool) and kind is not bool and bool not in (
+            kind if isinstance(kind, tuple) else (kind,)):
+        raise SpecError(f"{path}: expected {getattr(kind, '__name__', kind)}, got a boolean")
+    if kind is float and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, kind):
+        name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise SpecError(f"{path}: expected {name}, got {type(value).__name__} ({value!r})")
+    if low is not None and value < low:
+        raise SpecError(f"{path}: must be >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise SpecError(f"{path}: must be <= {high}, got {value!r}")
+    return value
+
+
+def _init_keywords(fn: Any, skip: tuple[str, ...]) -> list[str]:
+    params = inspect.signature(fn).parameters.values()
+    return [p.name for p in params if p.name not in ("self", *skip)
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _model_keys(kind: str) -> list[str]:
+    """Allowed keys of a model entry, read from the adapters' own signatures."""
+    from . import models
+
+    if kind == "hf":
+        try:
+            opts = _init_keywords(models.HFRecommender.__init__,
+                                  ("path_or_model", "data", "template", "recipe"))
+        except Exception:
+            opts = list(_HF_FALLBACK)
+        return ["kind", "path", *opts]
+    if kind == "tiny_lm":
+        try:
+            cfg = [f.name for f in dataclasses.fields(models.TinyLMConfig) if f.name != "template"]
+            hf = _init_keywords(models.HFRecommender.__init__,
+                                ("path_or_model", "data", "template", "recipe"))
+        except Exception:
+            cfg, hf = ["epochs"], list(_HF_FALLBACK)
+        return list(dict.fromkeys(["kind", "seed", "cache_dir", "progress", *cfg, *hf]))
+    if kind == "embedding":
+        try:
+            return ["kind", *_init_keywords(models.EmbeddingRecommender.__init__, ("data",))]
+        except Exception:
+            return ["kind"]
+    if kind == "most_popular":
+        return ["kind", "exclude_history"]
+    return ["kind", "seed", "exclude_history"]
+
+
+def _validate_dataset(d: Any) -> dict[str, Any]:
+    d = _check_keys(d, ["kind", *SYNTHETIC_KEYS, *MOVIELENS_KEYS], "dataset")
+    kind = d.get("kind", "synthetic")
+    if kind not in DATASET_KINDS:
+        raise SpecError(f"dataset.kind: unknown kind {kind!r}.{_suggest(kind, DATASET_KINDS)} "
+                        f"Allowed: {', '.join(DATASET_KINDS)}")
+    d = _check_keys(d, SYNTHETIC_KEYS if kind == "synthetic" else MOVIELENS_KEYS, "dataset")
+    d["kind"] = kind
+    if kind == "synthetic":
+        for key in ("n_users", "n_items", "seed", "min_interactions", "max_interactions"):
+            if key in d:
+                _typed(d[key], int, f"dataset.{key}", low=0)
+        if "taste" in d:
+            d["taste"] = _typed(d["taste"], float, "dataset.taste", low=0)
+        if "effects" in d:
+            from .data._synthetic import Effects
+
+            names = [f.name for f in dataclasses.fields(Effects)]
+            eff = _check_keys(d["effects"] or {}, names, "dataset.effects")
+            d["effects"] = {k: _typed(v, float, f"dataset.effects.{k}", low=0)
+                            for k, v in eff.items()}
+    else:
+        if "path" not in d:
+            raise SpecError(f"dataset.path: required for kind {kind!r} (the folder with the "
+                            "MovieLens files)")
+        _typed(d["path"], str, "dataset.path")
+    return d
+
+
+def _validate_model(d: Any) -> dict[str, Any]:
+    if not isinstance(d, Mapping):
+        raise SpecError(f"model: expected a mapping with a 'kind', got {d!r}")
+    kind = d.get("kind", "tiny_lm")
+    if kind not in MODEL_KINDS:
+        raise SpecError(f"model.kind: unknown kind {kind!r}.{_suggest(kind, MODEL_KINDS)} "
+                        f"Allowed: {', '.join(MODEL_KINDS)}")
+    d = _check_keys(d, _model_keys(kind), "model")
+    d["kind"] = kind
+    if kind == "hf" and "path" not in d:
+        raise SpecError("model.path: required for kind 'hf' (a transformers model folder)")
+    if "seed" in d:
+        _typed(d["seed"], int, "model.seed")
+    if "epochs" in d:
+        _typed(d["epochs"], int, "model.epochs", low=1)
+    return d
+
+
+def _validate_auditors(entries: Any) -> list[dict[str, Any]]:
+    from .auditors import available_auditors
+    from .auditors._registry import get_auditor_class
+
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise SpecError(f"auditors: expected a list of names or {{name, params, thresholds}}, "
+                        f"got {type(entries).__name__}")
+    names = available_auditors()
+    out = []
+    for n, entry in enumerate(entries):
+        path = f"auditors[{n}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        entry = _check_keys(entry, AUDITOR_KEYS, path)
+        name = entry.get("name")
+        if not isinstance(name, str):
+            raise SpecError(f"{path}.name: required (an auditor name; `recaudit list` shows "
+                            "them)")
+        if name not in names:
+            raise SpecError(f"{path}.name: unknown auditor {name!r}.{_suggest(name, names)} "
+                            f"Available: {', '.join(names)}")
+        params = _check_keys(entry.get("params") or {}, _allowed_params(name, get_auditor_class),
+                             f"{path}.params")
+        thresholds = entry.get("thresholds") or {}
+        if not isinstance(thresholds, Mapping):
+            raise SpecError(f"{path}.thresholds: expected a mapping of metric (or "
+                            f"metric@scope) to a number, got {thresholds!r}")
+        for k, v in thresholds.items():
+            _typed(v, float, f"{path}.thresholds.{k}")
+        out.append({"name": name, "params": params,
+                    "thresholds": {k: float(v) for k, v in thresholds.items()}})
+    seen = [e["name"] for e in out]
+    dup = sorted({x for x in seen if seen.count(x) > 1})
+    if dup:
+        raise SpecError(f"auditors: {dup} listed more than once; list each auditor once")
+    return out
+
+
+def _allowed_params(name: str, get_cls: Any) -> list[str]:
+    try:
+        return [p for p in get_cls(name)._param_names() if p != "thresholds"]
+    except Exception:  # a built-in not installed yet: accept any params, it will be skipped
+        return _Anything()
+
+
+class _Anything(list):
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+# ------------------------------------------------------------------ the spec
+@dataclass
+class AuditSpec:
+    """A validated audit spec. Build it with :func:`load_spec`."""
+
+    dataset: dict[str, Any] = field(default_factory=lambda: {"kind": "synthetic"})
+    model: dict[str, Any] = field(default_factory=lambda: {"kind": "tiny_lm"})
+    auditors: list[dict[str, Any]] = field(default_factory=list)
+    seed: int = 0
+    run: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, str] = field(default_factory=dict)
+    title: str | None = None
+    source: Path | None = None
+
+    # -------------------------------------------------------------- building
+    def _resolve_data_path(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        if not path.is_absolute() and self.source is not None:
+            path = self.source.parent / path
+        return path
+
+    def build_dataset(self) -> Any:
+        """The :class:`~recaudit.datasets.AuditDataset` the spec names."""
+        from . import datasets
+
+        d = {k: v for k, v in self.dataset.items() if k != "kind"}
+        kind = self.dataset.get("kind", "synthetic")
+        try:
+            if kind == "synthetic":
+                eff = d.pop("effects", None)
+                effects = datasets.Effects(**eff) if eff is not None else None
+                return datasets.synthetic(effects=effects, **d)
+            d["path"] = self._resolve_data_path(d["path"])
+            return getattr(datasets, kind)(**d)
+        except DatasetError:
+            raise
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            raise SpecError(f"dataset ({kind}): {exc}") from exc
+
+    def build_model(self, data: Any, *, progress: bool = True) -> Any:
+        """The model under test, trained or loaded on ``data``."""
+        from . import models
+
+        d = {k: v for k, v in self.model.items() if k != "kind"}
+        kind = self.model.get("kind", "tiny_lm")
+        if kind == "tiny_lm":
+            cfg_names = {f.name for f in dataclasses.fields(models.TinyLMConfig)}
+            cfg = {k: d.pop(k) for k in list(d) if k in cfg_names}
+            seed = d.pop("seed", self.seed)
+            d.setdefault("progress", progress)
+            return models.train_tiny_lm(data, seed=seed, config=models.TinyLMConfig(**cfg),
+                                        **d)
+        if kind == "hf":
+            path = d.pop("path")
+            local = self._resolve_data_path(path)
+            return models.HFRecommender(str(local) if local.exists() else path, data, **d)
+        if kind == "embedding":
+            return models.EmbeddingRecommender(data, **d)
+        if kind == "most_popular":
+            return models.MostPopular(data, **d)
+        return models.RandomRecommender(data, **d)
+
+    def audit_config(self) -> dict[str, Any]:
+        """The ``config`` for :func:`recaudit.audit`."""
+        return {k: self.run[k] for k in ("n_bootstrap", "n_permutations", "alpha",
+                                         "batch_size") if k in self.run}
+
+    def run_audit(self, *, progress: bool | None = None, html: str | Path | None = None,
+                  json_path: str | Path | None = None) -> Any:
+        """Build data and model, audit, write the outputs; returns the AuditReport."""
+        from .audit import audit
+
+        progress = self.run.get("progress", True) if progress is None else progress
+        data = self.build_dataset()
+        model = self.build_model(data, progress=progress)
+        html = html or self.output.get("html")
+        json_path = json_path or self.output.get("json") or (
+            Path(html).with_suffix(".json") if html else None)
+        report = audit(model, data, auditors=self.auditors or None,
+                       config=self.audit_config(), seed=self.seed,
+                       cache=self.run.get("cache", True), progress=progress,
+                       out_json=json_path, title=self.title)
+        report.metadata["spec"] = self.to_dict()
+        if json_path:
+            report.to_json(json_path)
+        if html:
+            report.to_html(html)
+        return report
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"dataset": self.dataset, "model": self.model, "auditors": self.auditors,
+               "seed": self.seed, "run": self.run, "output": self.output}
+        if self.title:
+            out["title"] = self.title
+        return out
+
+
+def load_spec(source: str | Path | Mapping[str, Any]) -> AuditSpec:
+    """Read and validate a spec from a YAML file or a dict.
+
+    Examples
+    --------
+    >>> spec = load_spec({"dataset": {"kind": "synthetic", "n_users": 50},
+    ...                   "model": {"kind": "most_popular"}, "auditors": ["popularity_bias"]})
+    >>> spec.model["kind"]
+    'most_popular'
+    >>> load_spec({"modle": {}})
+    Traceback (most recent call last):
+    ...
+    recaudit.errors.SpecError: spec: unknown key 'modle'. Did you mean 'model'? ...
+    """
+    path = None
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        import yaml
+
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(f"cannot read spec {str(path)!r}: {exc.strerror or exc}") from exc
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise SpecError(f"spec {str(path)!r} is not valid YAML{where}: "
+                            f"{getattr(exc, 'problem', None) or exc}") from exc
+        if raw is None:
+            raise SpecError(f"spec {str(path)!r} is empty; see audits/quickstart.yaml")
+    raw = _check_keys(raw, TOP_KEYS, "")
+    run = _check_keys(raw.get("run") or {}, RUN_KEYS, "run")
+    for key in ("n_bootstrap", "n_permutations", "batch_size"):
+        if key in run:
+            _typed(run[key], int, f"run.{key}", low=1)
+    if "alpha" in run:
+        run["alpha"] = _typed(run["alpha"], float, "run.alpha", low=0.0, high=1.0)
+    if "cache" in run:
+        _typed(run["cache"], (bool, str), "run.cache")
+    if "progress" in run:
+        _typed(run["progress"], bool, "run.progress")
+    output = _check_keys(raw.get("output") or {}, OUTPUT_KEYS, "output")
+    for k, v in output.items():
+        _typed(v, str, f"output.{k}")
+    title = raw.get("title")
+    if title is not None:
+        _typed(title, str, "title")
+    return AuditSpec(dataset=_validate_dataset(raw.get("dataset") or {"kind": "synthetic"}),
+                     model=_validate_model(raw.get("model") or {"kind": "tiny_lm"}),
+                     auditors=_validate_auditors(raw.get("auditors")),
+                     seed=_typed(raw.get("seed", 0), int, "seed"), run=run, output=output,
+                     title=title, source=path)
