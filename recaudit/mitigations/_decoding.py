@@ -3,6 +3,7 @@ ICML 2021) and permutation averaging (Hou et al., LLMRank, ECIR 2024)."""
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -62,12 +63,18 @@ class DebiasedDecoding(Mitigation):
         self.check(model)
         data = model_data(model, data)
         if self.variant == "no_length_norm":
-            with_options = getattr(model, "with_options", None)
-            if with_options is None or not hasattr(model, "length_normalize"):
+            if not hasattr(model, "length_normalize"):
                 raise CapabilityError(
                     f"no_length_norm needs a model with a length_normalize option "
                     f"(HFRecommender); {type(model).__name__} has none")
-            return with_options(length_normalize=False)
+            with_options = getattr(model, "with_options", None)
+            if with_options is not None:
+                return with_options(length_normalize=False)
+            plain = copy.copy(model)  # shares weights; the option is part of the fingerprint
+            plain.length_normalize = False
+            if hasattr(plain, "_fingerprint"):
+                plain._fingerprint = None  # a cached fingerprint would hide the change
+            return plain
         if self.variant == "text_free_assistant":
             return _TextFreeAssistant(model, self, data)
         if self.variant == "contextual_calibration":
