@@ -11,6 +11,9 @@ from importlib import import_module
 from typing import Any
 
 from . import datasets, metrics, models  # noqa: F401
+
+# Eager: once imported, the submodule ``recaudit.audit`` would shadow a lazy ``audit``.
+from .audit import AuditReport, audit  # noqa: F401
 from .auditors import AuditContext, Auditor, register_auditor
 from .errors import (
     CapabilityError,
