@@ -157,7 +157,7 @@ class AuditResult:
         return cls(
             auditor=d["auditor"],
             metrics=[Metric.from_dict(m) for m in d.get("metrics", [])],
-            tables={k: pd.read_json(io.StringIO(v), orient="split")
+            tables={k: pd.read_json(io.StringIO(v), orient="split", dtype=False)
                     for k, v in d.get("tables", {}).items()},
             figures=dict(d.get("figures", {})),
             evidence=list(d.get("evidence", [])),
