@@ -39,7 +39,7 @@ class EarlyCandidateRanker(ScoringModel):
         Score bonus of the first candidate (the last one gets 0).
     """
 
-    def __init__(self, data: Any, *, bonus: float = 1.0, popularity_weight: float = 0.3,
+    def __init__(self, data: Any, *, bonus: float = 0.4, popularity_weight: float = 0.3,
                  seed: int = 0, **params: Any) -> None:
         super().__init__(data, popularity_weight=popularity_weight, seed=seed, bonus=bonus,
                          **params)
