@@ -239,6 +239,11 @@ class ConsumerFairness(Auditor):
 
         nd0 = np.array([ndcg_at_k(ref[u], held[u], self.k) for u in range(len(users))])
         hr0 = np.array([hit_at_k(ref[u], held[u], self.k) for u in range(len(users))])
+        per_user = pd.DataFrame({"user_id": users})
+        for attr in data.sensitive:
+            per_user[attr] = [data.user_attributes(u)[attr] for u in users]
+        per_user[f"ndcg@{self.k}"], per_user[f"hr@{self.k}"] = nd0, hr0
+        tables["neutral_utility_per_user"] = per_user
         if self.group_utility and data.sensitive:
             m, t, fig = self._group_utility(data, users, nd0, hr0, ctx)
             metrics += m
