@@ -21,8 +21,10 @@ from recaudit.perturbations import (
 )
 from recaudit.perturbations.typos import KEYBOARD
 
-TEXT = ["typos", "case", "whitespace", "word_swap"]
-ALL = ["typos", "case", "whitespace", "word_swap", "history_shuffle",
+#: word_swap loads the MiniLM encoder (a cold start takes several seconds): marked slow.
+WORD_SWAP = pytest.param("word_swap", marks=pytest.mark.slow)
+TEXT = ["typos", "case", "whitespace", WORD_SWAP]
+ALL = ["typos", "case", "whitespace", WORD_SWAP, "history_shuffle",
        "history_truncation", "irrelevant_sentence", "candidate_shuffle"]
 
 
@@ -38,7 +40,7 @@ def req(world):
 
 
 def test_registry_lists_every_kind():
-    assert set(ALL) <= set(available_perturbations())
+    assert {*TEXT[:3], "word_swap", *ALL[4:]} <= set(available_perturbations())
 
 
 def test_unknown_name_suggests():
@@ -154,6 +156,7 @@ def test_as_perturbations_spec_forms():
         as_perturbations(["case", "case"])
 
 
+@pytest.mark.slow
 def test_word_swap_uses_minilm_neighbours(world, req):
     vocab = Vocabulary.from_data(world)
     assert "king" in vocab and len(vocab) > 300
