@@ -1,0 +1,300 @@
+"""``train_tiny_lm``: the embedded default model under test.
+
+A small GPT-2 trained from scratch on the training split, in the exact prompt format the
+audit uses (``PromptTemplate``), with a byte-level BPE tokenizer trained locally with the
+``tokenizers`` library. The result is saved as a standard transformers folder (config.json,
+model.safetensors, tokenizer files) and loaded back through ``HFRecommender``, so it is
+audited through the same path as any real LLM.
+
+Training examples: for each user and each train position t >= 1, the prompt rendered from
+``history[:t]`` followed by the title of ``history[t]`` (loss on the answer tokens only).
+A share ``profile_share`` of the prompts states the user's sensitive attributes, so the model
+learns whatever dependence on them the data holds, as a fine-tuned LLM would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._hf import HFRecommender
+from ._templates import PromptTemplate
+from ._types import Request, stable_hash
+
+_SPECIAL = "<|endoftext|>"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TinyLMConfig:
+    """Architecture and training recipe of the tiny GPT-2.
+
+    Parameters
+    ----------
+    n_layer, n_head, n_embd : int
+        GPT-2 shape (defaults: 2 layers, 4 heads, 128 wide).
+    n_positions : int
+        Longest sequence (prompt + answer) in tokens.
+    vocab_size : int
+        Target size of the byte-level BPE vocabulary (256 bytes + merges).
+    epochs : int
+        Passes over the training examples (privacy auditors compare leakage by epochs).
+    batch_size : int
+        Examples per optimisation step.
+    lr, weight_decay, warmup : float
+        AdamW learning rate (linear warm-up over ``warmup`` of the steps, then cosine decay).
+    dropout : float
+        Dropout in embeddings, attention and residual paths.
+    profile_share : float
+        Share of training prompts that state the user's sensitive attributes.
+    template : PromptTemplate
+        The prompt format (also used to score and rank after training).
+    """
+
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 128
+    n_positions: int = 512
+    vocab_size: int = 1024
+    epochs: int = 6
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    dropout: float = 0.1
+    profile_share: float = 0.5
+    template: PromptTemplate = field(default_factory=PromptTemplate)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["template"] = asdict(self.template)
+        return d
+
+
+def default_cache_dir() -> Path:
+    """``$RECAUDIT_CACHE_DIR`` or ``~/.cache/recaudit``."""
+    return Path(os.environ.get("RECAUDIT_CACHE_DIR") or Path.home() / ".cache" / "recaudit")
+
+
+def _examples(data: Any, config: TinyLMConfig, seed: int,
+              sample_weight: Any) -> tuple[list[str], list[str], np.ndarray]:
+    """(prompts, answers, weights): one example per user and train position t >= 1."""
+    train = data.train.reset_index(drop=True)
+    if sample_weight is None:
+        weights = np.ones(len(train))
+    else:
+        weights = np.asarray(sample_weight, dtype=float).reshape(-1)
+        if len(weights) != len(train):
+            raise ValueError(f"sample_weight has {len(weights)} entries but data.train has "
+                             f"{len(train)} rows; give one weight per train interaction")
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError("sample_weight must be finite and >= 0")
+    rng = np.random.default_rng([seed, 7])
+    template, titles = config.template, data.titles
+    prompts, answers, w = [], [], []
+    for user, rows in train.groupby("user_id", sort=False).indices.items():
+        items = train["item_id"].to_numpy()[rows]
+        profile = data.user_attributes(user)
+        for t in range(1, len(items)):
+            stated = profile if rng.random() < config.profile_share else {}
+            req = Request(user, history=tuple(items[max(0, t - template.max_history):t]),
+                          profile=stated)
+            prompts.append(template.render(req, titles))
+            answers.append(template.continuation(titles[items[t]]))
+            w.append(weights[rows[t]])
+    w = np.asarray(w, dtype=float)
+    if w.sum() <= 0:
+        raise ValueError("sample_weight is zero for every training example")
+    return prompts, answers, w / w.mean()
+
+
+def _train_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[_SPECIAL],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=_SPECIAL,
+                                   eos_token=_SPECIAL, pad_token=_SPECIAL,
+                                   unk_token=_SPECIAL)
+
+
+def _folder_key(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any) -> str:
+    import hashlib
+
+    if sample_weight is None:
+        wkey = "none"
+    else:
+        arr = np.ascontiguousarray(np.asarray(sample_weight, dtype=np.float64))
+        wkey = hashlib.sha256(arr.tobytes()).hexdigest()[:16]
+    return stable_hash(_FORMAT_VERSION, data.fingerprint(), config.to_dict(), seed, wkey)
+
+
+def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = None,
+                  sample_weight: Any = None, cache_dir: str | os.PathLike | None = None,
+                  progress: bool = True, **recommender_options: Any) -> HFRecommender:
+    """Train (or load from cache) the tiny GPT-2 recommender on ``data.train``.
+
+    Parameters
+    ----------
+    data : AuditDataset
+        Training data (its train split) and catalog.
+    seed : int
+        Seeds torch, numpy and the order of examples: same seed, same weights.
+    config : TinyLMConfig
+        Architecture and recipe.
+    sample_weight : array-like, optional
+        One loss weight per row of ``data.train`` (the row of the target interaction);
+        reweighting mitigations use it. Normalised to mean 1 over the examples.
+    cache_dir : path, optional
+        Root of the model cache (default :func:`default_cache_dir`); the model lives in
+        ``<cache_dir>/tiny_lm/<hash>`` and is re-used when present.
+    progress : bool
+        Show a tqdm bar with the running loss.
+    **recommender_options
+        Passed to :class:`HFRecommender` (``length_normalize``, ``batch_size``, ``mode`` ...).
+
+    Returns
+    -------
+    HFRecommender
+        Loaded from the saved folder, with the ``train`` capability (``fit`` re-trains with
+        the same config).
+
+    Examples
+    --------
+    >>> import recaudit as ra                                          # doctest: +SKIP
+    >>> model = ra.models.train_tiny_lm(ra.datasets.synthetic(seed=0))  # doctest: +SKIP
+    """
+    config = config if config is not None else TinyLMConfig()
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = root / "tiny_lm" / _folder_key(data, config, seed, sample_weight)
+    if not (folder / "model.safetensors").exists():
+        _train_to_folder(data, config, seed, sample_weight, folder, progress)
+
+    def recipe(new_data: Any, seed: int = 0, sample_weight: Any = None) -> HFRecommender:
+        return train_tiny_lm(new_data, seed, config=config, sample_weight=sample_weight,
+                             cache_dir=root, progress=progress, **recommender_options)
+
+    return HFRecommender(folder, data, config.template, recipe=recipe, **recommender_options)
+
+
+def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any,
+                     folder: Path, progress: bool) -> None:
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    started = time.perf_counter()
+    prompts, answers, weights = _examples(data, config, seed, sample_weight)
+    # the tokenizer sees the training text, every catalog title and every profile phrase
+    extra = [config.template.continuation(t) for t in data.titles.values()]
+    extra += [config.template.profile_sentence({a: v}) for a in data.sensitive
+              for v in data.attribute_values(a)]
+    extra.append(config.template.candidates_intro)
+    tokenizer = _train_tokenizer([p + a for p, a in zip(prompts, answers)] + extra,
+                                 config.vocab_size)
+    p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
+    longest = max(len(p) + len(a) for p, a in zip(p_ids, a_ids))
+    if longest > config.n_positions:
+        raise ValueError(f"a training example has {longest} tokens but n_positions is "
+                         f"{config.n_positions}; raise TinyLMConfig.n_positions")
+
+    torch.manual_seed(seed)
+    gconf = GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_positions,
+                       n_embd=config.n_embd, n_layer=config.n_layer, n_head=config.n_head,
+                       resid_pdrop=config.dropout, embd_pdrop=config.dropout,
+                       attn_pdrop=config.dropout, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = GPT2LMHeadModel(gconf)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    n = len(prompts)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    warm = max(1, int(config.warmup * total))
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    rng = np.random.default_rng([seed, 11])
+    lengths = np.array([len(p) + len(a) for p, a in zip(p_ids, a_ids)])
+    pad = tokenizer.pad_token_id
+    bar = tqdm(total=total, desc="training tiny LM", disable=not progress, leave=False)
+    losses: list[float] = []
+    for _epoch in range(config.epochs):
+        # shuffle, then sort within windows of 50 batches by length: little padding, seeded
+        perm = rng.permutation(n)
+        window = config.batch_size * 50
+        perm = np.concatenate([w[np.argsort(lengths[w], kind="stable")]
+                               for w in np.array_split(perm, max(1, math.ceil(n / window)))])
+        batches = [perm[i:i + config.batch_size] for i in range(0, n, config.batch_size)]
+        for b in rng.permutation(len(batches)):
+            idx = batches[b]
+            width = int(lengths[idx].max())
+            inp = torch.full((len(idx), width), pad, dtype=torch.long)
+            att = torch.zeros((len(idx), width), dtype=torch.long)
+            lab = torch.full((len(idx), width), -100, dtype=torch.long)
+            for row, e in enumerate(idx):
+                seq = p_ids[e] + a_ids[e]
+                inp[row, :len(seq)] = torch.tensor(seq)
+                att[row, :len(seq)] = 1
+                lab[row, len(p_ids[e]):len(seq)] = torch.tensor(a_ids[e])
+            # the LM head runs only where an answer token is predicted (most tokens are prompt)
+            hidden = model.transformer(input_ids=inp, attention_mask=att).last_hidden_state
+            target = lab[:, 1:]
+            where = target != -100
+            logits = model.lm_head(hidden[:, :-1][where])
+            tok_loss = torch.nn.functional.cross_entropy(logits, target[where], reduction="none")
+            per_row = torch.zeros(target.shape, dtype=tok_loss.dtype)
+            per_row[where] = tok_loss
+            ex_loss = per_row.sum(-1) / where.sum(-1).clamp(min=1)
+            w = torch.as_tensor(weights[idx], dtype=ex_loss.dtype)
+            loss = (w * ex_loss).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    bar.close()
+    model.eval()
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        meta = {"format_version": _FORMAT_VERSION, "seed": seed, "config": config.to_dict(),
+                "data_fingerprint": data.fingerprint(), "data_name": data.name,
+                "n_examples": n, "weighted": sample_weight is not None,
+                "train_seconds": round(time.perf_counter() - started, 2),
+                "final_loss": float(np.mean(losses[-steps_per_epoch:])) if losses else None}
+        (tmp / "recaudit_tiny_lm.json").write_text(json.dumps(meta, indent=2))
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process finished the same model first: keep theirs
+            if not (folder / "model.safetensors").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
