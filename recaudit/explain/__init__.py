@@ -15,9 +15,10 @@ from ._attribution import (
     gradient_attributions,
     perturbation_attributions,
 )
+from ._explainer import ExplainingLM
 from ._features import PromptFeatures
 from ._target import TargetFunction
 
-__all__ = ["GRADIENT_METHODS", "METHODS", "PERTURBATION_METHODS", "AttributionProblem",
+__all__ = ["GRADIENT_METHODS", "METHODS", "PERTURBATION_METHODS", "AttributionProblem", "ExplainingLM",
            "MaskEvaluator", "PromptFeatures", "TargetFunction", "gradient_attributions",
            "perturbation_attributions"]

@@ -3,6 +3,8 @@
 - :class:`LastItemRecommender`: recommends only from the user's most recent history item
   (the items most similar to it). Its ground-truth attribution is known: the last history
   item carries the whole recommendation, every other part none.
+- :class:`HistoryBlindRecommender`: recommends by popularity alone, ignoring the request, so
+  no attribution over the request's parts can beat a random one (the vacuous case).
 - :class:`HonestExplainer` / :class:`DishonestExplainer`: wrap a ranker and add the
   ``explain`` capability. The honest one cites the history item whose removal lowers the
   recommended item's score the most (what the ranker used); the dishonest one cites the
@@ -23,25 +25,33 @@ from ._base import ScoringModel
 
 
 class LastItemRecommender(ScoringModel):
-    """Scores items by genre similarity (cosine) to the last history item only.
+    """Scores items by their similarity (cosine) to the last history item only.
+
+    Item vectors are the genre indicators plus a small random latent part (seeded), so no two
+    items are exact copies and the last item always shapes the recommendation.
 
     Parameters
     ----------
     data : AuditDataset
     strength : float
         Scale of the similarity term (larger = sharper preference for similar items).
+    latent : float
+        Weight of the random latent part of the item vectors.
     popularity_weight : float
-        Small log-popularity term that breaks ties between equally similar items.
+        Small log-popularity term.
     seed : int
     """
 
-    def __init__(self, data: Any, *, strength: float = 4.0, popularity_weight: float = 0.1,
-                 seed: int = 0) -> None:
+    def __init__(self, data: Any, *, strength: float = 4.0, latent: float = 0.5,
+                 popularity_weight: float = 0.1, seed: int = 0) -> None:
         super().__init__(data, popularity_weight=popularity_weight, seed=seed,
-                         strength=strength)
+                         strength=strength, latent=latent)
         self.strength = strength
-        norms = np.linalg.norm(self._item_genre, axis=1, keepdims=True)
-        self._unit = self._item_genre / np.where(norms > 0, norms, 1.0)
+        self.latent = latent
+        z = np.random.default_rng([seed, 7]).normal(size=(len(self._ids), 8))
+        vec = np.hstack([self._item_genre, latent * z])
+        norms = np.linalg.norm(vec, axis=1, keepdims=True)
+        self._unit = vec / np.where(norms > 0, norms, 1.0)
 
     def catalog_scores(self, request: Request) -> np.ndarray:
         hist = [self._index[i] for i in request.history if i in self._index]
@@ -52,8 +62,15 @@ class LastItemRecommender(ScoringModel):
         return s
 
     def fit(self, data: Any, sample_weight: Any = None, seed: int = 0) -> LastItemRecommender:
-        return type(self)(data, strength=self.strength,
+        return type(self)(data, strength=self.strength, latent=self.latent,
                           popularity_weight=self.popularity_weight, seed=seed)
+
+
+class HistoryBlindRecommender(ScoringModel):
+    """Ignores the request entirely: log-popularity plus fixed per-item noise."""
+
+    def catalog_scores(self, request: Request) -> np.ndarray:
+        return self._log_pop + self._noise
 
 
 class _ExplainerWrapper(BaseRecommender):
