@@ -6,7 +6,9 @@
   same numbers in plain numpy, for the thousands of resamples a bootstrap or a permutation
   test needs (MetricFrame costs milliseconds per call). Tests check they agree.
 - Within-user label permutation (:func:`snsr_permutation_test`): the null distribution of
-  FaiRLLM's SNSR when the attribute value does not matter.
+  FaiRLLM's SNSR when the attribute value does not matter; permutations are drawn
+  sequentially (:func:`sequential_permutation_pvalue`) so strong effects get p-values small
+  enough for Holm's correction across an audit.
 - Provider side: position-discounted exposure 1/log2(1 + rank) (Singh and Joachims 2018;
   FairRec-style item groups), each group's share of it, and its ratio to the group's share
   of the catalog or of relevant items (:func:`disparate_exposure`).
@@ -22,8 +24,9 @@ import pandas as pd
 __all__ = [
     "bootstrap_rows", "disparate_exposure", "exposure_by_group", "group_gap",
     "group_gap_permutation_test", "group_means", "item_exposure", "min_max_ratio",
-    "permutation_pvalue", "position_discount", "row_permutation_null", "share_by_group",
-    "snsr_permutation_test", "utility_frame",
+    "permutation_pvalue", "position_discount", "row_permutation_null",
+    "sequential_permutation_pvalue", "share_by_group", "snsr_permutation_test",
+    "utility_frame",
 ]
 
 
@@ -96,46 +99,67 @@ def group_gap(values: Sequence[float], groups: Sequence[str]) -> tuple[float, fl
     return (hi - lo, 1.0 if hi == 0 else lo / hi)
 
 
-def permutation_pvalue(observed: float, null: Sequence[float], *,
-                       min_exceed: int = 10) -> float:
-    """One-sided p-value of ``observed`` against a permutation null (large is extreme).
-
-    The usual estimate is (b + 1) / (n + 1), b = null values >= observed. It cannot go below
-    1 / (n + 1), which Holm's correction across a whole audit turns into "never
-    significant". When fewer than ``min_exceed`` null values reach the observed one, the
-    tail is instead estimated from a normal fit to the null distribution (the tail-fitting
-    idea of Knijnenburg et al., Bioinformatics 2009, with a normal rather than a generalised
-    Pareto fit), and the smaller of the two estimates is returned, floored at 1e-16.
-    A null that never varies and equals the observed value gives p = 1.
+def permutation_pvalue(observed: float, null: Sequence[float]) -> float:
+    """One-sided p-value of ``observed`` against permutation statistics (large is extreme):
+    (b + 1) / (n + 1), b = null values >= observed (so p is never 0).
 
     Examples
     --------
     >>> permutation_pvalue(0.5, [0.5, 0.5, 0.5])
     1.0
-    >>> permutation_pvalue(3.0, np.random.default_rng(0).normal(size=999)) < 0.01
-    True
+    >>> permutation_pvalue(0.9, [0.1, 0.2, 0.95])
+    0.5
     """
-    from scipy.stats import norm
-
     null = np.asarray(null, dtype=float)
     null = null[~np.isnan(null)]
     if null.size == 0 or np.isnan(observed):
         return float("nan")
     exceed = int(np.sum(null >= observed - 1e-12))
-    p = (exceed + 1) / (null.size + 1)
-    if exceed >= min_exceed:
-        return float(p)
-    sd = float(null.std(ddof=1)) if null.size > 1 else 0.0
-    if sd > 0:
-        tail = float(norm.sf((observed - null.mean()) / sd))
-    else:
-        tail = 0.0 if observed > null.mean() + 1e-12 else 1.0
-    return float(max(min(p, tail), 1e-16))
+    return (exceed + 1) / (null.size + 1)
 
 
-def row_permutation_null(matrix: np.ndarray, *, n_permutations: int = 1000,
-                         seed: int = 0) -> np.ndarray:
-    """Null distribution of the range of column means (SNSR) under within-row shuffles.
+def sequential_permutation_pvalue(observed: float,
+                                  draw_null: Callable[[int, np.random.Generator], np.ndarray],
+                                  *, n_permutations: int = 1000,
+                                  max_permutations: int | None = None, min_exceed: int = 10,
+                                  seed: int = 0) -> float:
+    """Permutation p-value that keeps drawing while the observed value is rarely reached.
+
+    ``draw_null(n, rng)`` returns ``n`` permutation statistics. Starts with
+    ``n_permutations`` and doubles until ``min_exceed`` of them reach the observed value or
+    ``max_permutations`` (default 50 x ``n_permutations``, at most 20,000) are drawn; returns
+    (b + 1) / (n + 1) over all draws. Non-significant results stop early; a strong effect
+    gets a p-value small enough to survive Holm's correction across a whole audit, which
+    1 / (n + 1) with a few hundred permutations would not (the stopping idea of Besag and
+    Clifford, Biometrika 1991).
+
+    Examples
+    --------
+    >>> draw = lambda n, rng: rng.normal(size=n)
+    >>> sequential_permutation_pvalue(5.0, draw, n_permutations=100, seed=0) < 1e-3
+    True
+    >>> sequential_permutation_pvalue(0.0, draw, n_permutations=100, seed=0) > 0.3
+    True
+    """
+    if np.isnan(observed):
+        return float("nan")
+    if max_permutations is None:
+        max_permutations = max(n_permutations, min(50 * n_permutations, 20_000))
+    rng = np.random.default_rng(seed)
+    exceed, total, n = 0, 0, n_permutations
+    while n > 0:
+        null = np.asarray(draw_null(n, rng), dtype=float)
+        null = null[~np.isnan(null)]
+        exceed += int(np.sum(null >= observed - 1e-12))
+        total += null.size
+        if exceed >= min_exceed or total >= max_permutations or null.size == 0:
+            break
+        n = min(total, max_permutations - total)
+    return (exceed + 1) / (total + 1)
+
+
+def row_permutation_null(matrix: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws of the range of column means (SNSR) under within-row shuffles.
 
     ``matrix`` is (users x values): ``matrix[u, a]`` compares user u's list under value a
     with u's neutral list (or scores that list on held-out items). Under the null "the
@@ -144,28 +168,29 @@ def row_permutation_null(matrix: np.ndarray, *, n_permutations: int = 1000,
     max_a mean_u - min_a mean_u. Vectorised in chunks of permutations.
     """
     m = np.asarray(matrix, dtype=float)
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_permutations)
+    if np.isnan(m).any():
+        raise ValueError("row_permutation_null needs a matrix without NaN")
+    out = np.empty(n)
     chunk = max(1, 2_000_000 // max(1, m.size))
-    for start in range(0, n_permutations, chunk):
-        b = min(chunk, n_permutations - start)
+    for start in range(0, n, chunk):
+        b = min(chunk, n - start)
         perm = rng.permuted(np.broadcast_to(m, (b, *m.shape)), axis=2)
-        means = np.nanmean(perm, axis=1)
-        out[start:start + b] = np.nanmax(means, axis=1) - np.nanmin(means, axis=1)
+        means = perm.mean(axis=1)
+        out[start:start + b] = means.max(axis=1) - means.min(axis=1)
     return out
 
 
 def snsr_permutation_test(sim: np.ndarray, *, n_permutations: int = 1000,
                           seed: int = 0) -> float:
     """p-value of SNSR (range of column means) under within-user shuffles of the
-    attribute-value labels (:func:`row_permutation_null`, :func:`permutation_pvalue`).
-
-    A model whose lists never depend on the stated value gets p = 1.
+    attribute-value labels (:func:`row_permutation_null`), drawn sequentially
+    (:func:`sequential_permutation_pvalue`). A model whose lists never depend on the stated
+    value gets p = 1.
 
     Examples
     --------
     >>> s = np.column_stack([np.full(50, 1.0), np.full(50, 0.5)])
-    >>> snsr_permutation_test(s, n_permutations=99, seed=0) < 0.01
+    >>> snsr_permutation_test(s, n_permutations=99, seed=0) < 0.001
     True
     >>> snsr_permutation_test(np.ones((30, 3)), n_permutations=99)
     1.0
@@ -175,39 +200,44 @@ def snsr_permutation_test(sim: np.ndarray, *, n_permutations: int = 1000,
         return 1.0
     means = np.nanmean(sim, axis=0)
     observed = float(np.nanmax(means) - np.nanmin(means))
-    return permutation_pvalue(observed, row_permutation_null(
-        sim, n_permutations=n_permutations, seed=seed))
+    return sequential_permutation_pvalue(
+        observed, lambda n, rng: row_permutation_null(sim, n, rng),
+        n_permutations=n_permutations, seed=seed)
 
 
 def group_gap_permutation_test(values: Sequence[float], groups: Sequence[str], *,
                                n_permutations: int = 1000, seed: int = 0) -> float:
     """p-value of the group-mean gap (max - min) against shuffled group labels (users
-    exchange groups under the null "utility does not depend on the group").
+    exchange groups under the null "utility does not depend on the group"), drawn
+    sequentially (:func:`sequential_permutation_pvalue`).
 
     Vectorised: group means of every permutation from one matrix product.
 
     Examples
     --------
     >>> v = np.r_[np.ones(30), np.zeros(30)]
-    >>> group_gap_permutation_test(v, ["a"] * 30 + ["b"] * 30, n_permutations=199) < 0.01
+    >>> group_gap_permutation_test(v, ["a"] * 30 + ["b"] * 30, n_permutations=199) < 0.001
     True
     """
     v = np.asarray(values, dtype=float)
     labels, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
     if labels.size < 2:
         return 1.0
-    observed = group_gap(v, groups)[0]
-    rng = np.random.default_rng(seed)
     counts = np.bincount(codes, minlength=labels.size).astype(float)
     onehot = np.eye(labels.size)[codes]  # (users, groups)
-    null = np.empty(n_permutations)
-    chunk = max(1, 2_000_000 // max(1, v.size))
-    for start in range(0, n_permutations, chunk):
-        b = min(chunk, n_permutations - start)
-        idx = np.argsort(rng.random((b, v.size)), axis=1)
-        means = v[idx] @ onehot / counts  # (b, groups)
-        null[start:start + b] = means.max(axis=1) - means.min(axis=1)
-    return permutation_pvalue(observed, null)
+
+    def draw(n: int, rng: np.random.Generator) -> np.ndarray:
+        out = np.empty(n)
+        chunk = max(1, 2_000_000 // max(1, v.size))
+        for start in range(0, n, chunk):
+            b = min(chunk, n - start)
+            idx = np.argsort(rng.random((b, v.size)), axis=1)
+            means = v[idx] @ onehot / counts  # (b, groups)
+            out[start:start + b] = means.max(axis=1) - means.min(axis=1)
+        return out
+
+    return sequential_permutation_pvalue(group_gap(v, groups)[0], draw,
+                                         n_permutations=n_permutations, seed=seed)
 
 
 def bootstrap_rows(matrix: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], *,

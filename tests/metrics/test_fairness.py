@@ -82,14 +82,29 @@ def test_shares_disparate_exposure_min_max():
     assert fm.min_max_ratio([np.nan, 2.0, 1.0]) == 0.5
 
 
-def test_permutation_pvalue_counts_and_tail():
+def test_permutation_pvalue_counts():
     null = np.arange(100) / 100.0  # 0.00 .. 0.99
     # 20 null values >= 0.8: (20 + 1) / 101
     assert fm.permutation_pvalue(0.8, null) == pytest.approx(21 / 101)
-    # beyond every null value: the normal-tail estimate, smaller than 1 / 101
-    p = fm.permutation_pvalue(2.0, null)
-    assert 0 < p < 1 / 101
+    assert fm.permutation_pvalue(2.0, null) == pytest.approx(1 / 101)
     assert fm.permutation_pvalue(0.0, np.zeros(50)) == 1.0
+
+
+def test_sequential_permutation_draws_more_only_when_needed():
+    sizes = []
+
+    def draw(n, rng):
+        sizes.append(n)
+        return rng.random(n)
+
+    # observed 0.5: half the draws exceed it, stop after the first batch
+    p = fm.sequential_permutation_pvalue(0.5, draw, n_permutations=100, seed=0)
+    assert sizes == [100] and 0.35 < p < 0.65
+    sizes.clear()
+    # never reached: doubles up to the cap (50 x 100 = 5,000 draws), p = 1 / 5,001
+    p = fm.sequential_permutation_pvalue(2.0, draw, n_permutations=100, seed=0)
+    assert sum(sizes) == 5_000 and sizes[:3] == [100, 100, 200]
+    assert p == pytest.approx(1 / 5_001)
 
 
 def test_snsr_permutation_null_is_calibrated():
@@ -99,7 +114,7 @@ def test_snsr_permutation_null_is_calibrated():
           for s in range(200)]
     assert 0.01 <= np.mean(np.array(ps) < 0.05) <= 0.10
     strong = np.column_stack([rng.random(40) * 0.2 + 0.8, rng.random(40) * 0.2 + 0.5])
-    assert fm.snsr_permutation_test(strong, n_permutations=199) < 1e-3
+    assert fm.snsr_permutation_test(strong, n_permutations=199) < 1e-3  # sequential draws
     assert fm.snsr_permutation_test(np.ones((40, 4)), n_permutations=99) == 1.0
 
 

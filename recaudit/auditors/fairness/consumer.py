@@ -77,6 +77,8 @@ class ConsumerFairness(Auditor):
         every counterfactual request: cheaper for language models scoring every candidate.
     group_utility : bool
         Also compare NDCG@K / HR@K across users' real attribute groups (neutral prompts).
+    plots : bool
+        Draw the figures (switch off in large seed sweeps: rendering costs seconds).
     n_evidence : int
         Users shown as evidence (those whose lists changed most).
     thresholds : dict, optional
@@ -99,7 +101,9 @@ class ConsumerFairness(Auditor):
         "max_a Sim(a) - min_a Sim(a) and SNSV = the population std of Sim(a). CIs resample "
         "users (percentile bootstrap). The p-value behind SNSR is a within-user permutation "
         "test: each user's similarities are shuffled across the attribute's values (what "
-        "the null 'the stated value does not matter' allows) and SNSR recomputed. CFaiRLLM "
+        "the null 'the stated value does not matter' allows) and SNSR recomputed; "
+        "permutations are drawn sequentially (more while the observed SNSR is rarely "
+        "reached, up to 20,000) so a strong effect survives Holm's correction. CFaiRLLM "
         "additions: true-preference alignment (NDCG@K / HR@K of each counterfactual list on "
         "the user's held-out items; alignment_gap = max - min over values, same tests) and "
         "profile construction (recent, random or top-rated history). Group utility: NDCG@K "
@@ -125,8 +129,10 @@ class ConsumerFairness(Auditor):
                  intersectional: bool | Sequence[Sequence[str]] = True,
                  profile: ProfileKind = "recent", max_history: int | None = 20,
                  n_candidates: int | None = None, group_utility: bool = True,
-                 n_evidence: int = 3, thresholds: dict[str, float] | None = None) -> None:
+                 plots: bool = True, n_evidence: int = 3,
+                 thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
+        self.plots = plots
         self.attributes = attributes
         self.vocabulary = vocabulary
         self.k = k
@@ -232,7 +238,8 @@ class ConsumerFairness(Auditor):
                                        mats["jaccard"])
         tables["similarity_by_value"] = pd.DataFrame(sim_rows)
         tables["alignment_by_value"] = pd.DataFrame(align_rows)
-        figures["similarity_by_value"] = _similarity_figure(tables["similarity_by_value"])
+        if self.plots:
+            figures["similarity_by_value"] = _similarity_figure(tables["similarity_by_value"])
         evidence = sorted(evidence, key=lambda e: e["jaccard"])[: self.n_evidence]
         if not evidence:
             notes.append("no counterfactual list differed from its neutral list")
@@ -248,7 +255,8 @@ class ConsumerFairness(Auditor):
             m, t, fig = self._group_utility(data, users, nd0, hr0, ctx)
             metrics += m
             tables["utility_by_group"] = t
-            figures["utility_by_group"] = fig
+            if fig is not None:
+                figures["utility_by_group"] = fig
         elif self.group_utility:
             notes.append("group utility skipped: the dataset declares no sensitive attribute")
         notes.append(f"{len(users)} users, {len(batch)} requests in one batch "
@@ -358,7 +366,7 @@ class ConsumerFairness(Auditor):
                     description=f"min / max over real {attr} groups of {key.upper()}@{self.k} "
                                 "(fairlearn MetricFrame.ratio)"))
         table = pd.DataFrame(rows)
-        return metrics, table, _utility_figure(table)
+        return metrics, table, _utility_figure(table) if self.plots else None
 
 
 def _label(profile: dict[str, str], scope: str) -> str:

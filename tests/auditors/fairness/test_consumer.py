@@ -1,0 +1,208 @@
+"""consumer_fairness: planted defects over seeds, definitions checked by hand and fairlearn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame
+
+import recaudit as ra
+from recaudit.auditors import AuditContext, assign_verdicts, get_auditor_class
+from recaudit.auditors.fairness.consumer import ConsumerFairness, build_history
+from recaudit.auditors.fairness.vocabulary import FAIRLLM_VOCABULARY
+from recaudit.metrics.ranking import hit_at_k, ndcg_at_k
+from recaudit.testing.zoo.fairness import GenderSensitive, ProfileBlind
+
+from ...conftest import SEEDS
+
+K = 20
+
+
+def _ctx(seed: int) -> AuditContext:
+    return AuditContext(seed=seed, n_bootstrap=200, n_permutations=200, show_progress=False)
+
+
+def _failed(res) -> list[tuple[str, str]]:
+    assign_verdicts([res])
+    return [(m.name, m.scope) for m in res.metrics if m.verdict == "fail"]
+
+
+def test_registered_with_design_name():
+    cls = get_auditor_class("consumer_fairness")
+    assert cls is ConsumerFairness
+    assert cls.family == "fairness" and cls.requires == frozenset({"rank"})
+    assert "permutation" in cls.method and "FaiRLLM" in cls.citation
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_flags_gender_sensitive_not_profile_blind(seed):
+    data = ra.datasets.synthetic(n_users=120, n_items=60, seed=seed)
+    auditor = ConsumerFairness(n_users=50, plots=False)
+    bad = _failed(auditor.run(GenderSensitive(data, seed=seed), data, _ctx(seed)))
+    clean = _failed(auditor.run(ProfileBlind(data, seed=seed), data, _ctx(seed)))
+    assert ("snsr_jaccard", "gender") in bad
+    assert ("snsr_prag", "gender") in bad
+    assert not any(scope == "age_group" for _, scope in bad)  # the defect is gender only
+    assert clean == []
+
+
+def test_metric_names_scopes_and_blind_similarities(small_world, ctx):
+    res = ConsumerFairness(n_users=40).run(ProfileBlind(small_world), small_world, ctx)
+    names = {(m.name, m.scope) for m in res.metrics}
+    for scope in ("gender", "age_group", "gender×age_group"):
+        for sim in ("jaccard", "serp", "prag"):
+            assert (f"snsr_{sim}", scope) in names and (f"snsv_{sim}", scope) in names
+        assert ("snsr_serp_released", scope) in names
+        assert ("alignment_gap_ndcg", scope) in names and ("alignment_gap_hr", scope) in names
+    table = res.tables["similarity_by_value"]
+    # a profile-blind model returns the neutral list under every value: every similarity is
+    # 1, except FaiRLLM's released SERP* scale, 230 / (2 * 20 * 21) for identical top-20 lists
+    full = table[table["similarity"] != "serp_released"]
+    assert np.allclose(full["sim"], 1.0)
+    released = table[table["similarity"] == "serp_released"]
+    assert np.allclose(released["sim"], 230 / 840)
+    assert set(table.loc[table["scope"] == "gender×age_group", "value"]) == {
+        f"{g}×{a}" for g in ("female", "male") for a in ("middle-aged", "senior", "young")}
+    assert res.metric("snsr_jaccard", "gender").p_value == 1.0
+    assert res.figures["similarity_by_value"].startswith("<svg")
+    assert res.figures["utility_by_group"].startswith("<svg")
+    assert res.evidence == []  # nothing changed, nothing to show
+
+
+def test_similarity_values_recomputed_by_hand(small_world, ctx):
+    model = GenderSensitive(small_world, boost=0.5)
+    res = ConsumerFairness(n_users=30, intersectional=False, group_utility=False,
+                           plots=False).run(
+        model, small_world, ctx)
+    users = res.tables["neutral_utility_per_user"]["user_id"].tolist()
+    jac = {"female": [], "male": []}
+    for u in users:
+        base = small_world.request(u, max_history=20)
+        ref = model.rank([base], K)[0].items
+        for v in jac:
+            cf = model.rank([base.replace(profile={"gender": v})], K)[0].items
+            jac[v].append(len(set(cf) & set(ref)) / len(set(cf) | set(ref)))
+    table = res.tables["similarity_by_value"].set_index(["scope", "similarity", "value"])
+    for v in jac:
+        assert table.loc[("gender", "jaccard", v), "sim"] == pytest.approx(np.mean(jac[v]))
+    assert np.mean(jac["male"]) == 1.0  # the defect fires for "female" only
+    snsr = res.metric("snsr_jaccard", "gender")
+    assert snsr.value == pytest.approx(1.0 - np.mean(jac["female"]))
+    assert snsr.ci_low <= snsr.value <= snsr.ci_high
+    assert res.evidence and res.evidence[0]["stated"] == "female"
+    assert res.evidence[0]["neutral"] != res.evidence[0]["counterfactual"]
+
+
+def test_group_utility_matches_fairlearn(small_world, ctx):
+    model = ProfileBlind(small_world)
+    res = ConsumerFairness(n_users=80, intersectional=False, plots=False).run(
+        model, small_world, ctx)
+    per_user = res.tables["neutral_utility_per_user"]
+    lists = model.rank([small_world.request(u, max_history=20) for u in per_user["user_id"]], K)
+    held = [small_world.test_items[u] for u in per_user["user_id"]]
+    ndcg = np.array([ndcg_at_k(r.items, h, K) for r, h in zip(lists, held)])
+    hr = np.array([hit_at_k(r.items, h, K) for r, h in zip(lists, held)])
+    assert per_user[f"ndcg@{K}"].to_numpy() == pytest.approx(ndcg)
+    for attr in ("gender", "age_group"):
+        mf = MetricFrame(metrics={"ndcg": lambda t, p: float(np.mean(t))}, y_true=ndcg,
+                         y_pred=ndcg, sensitive_features=per_user[attr])
+        gap = res.metric("utility_gap_ndcg", attr)
+        assert gap.value == pytest.approx(float(mf.difference()["ndcg"]))
+        assert res.metric("utility_ratio_ndcg", attr).value == pytest.approx(
+            float(mf.ratio()["ndcg"]))
+        assert gap.ci_low <= gap.value <= gap.ci_high and 0 < gap.p_value <= 1
+        by_hand = pd.Series(hr).groupby(per_user[attr].to_numpy()).mean()
+        assert res.metric("utility_gap_hr", attr).value == pytest.approx(
+            by_hand.max() - by_hand.min())
+    table = res.tables["utility_by_group"]
+    assert set(table["group"]) >= {"female", "male", "young", "senior"}
+
+
+class _Spy(ProfileBlind):
+    calls: list
+
+    def rank(self, requests, k):
+        self.calls.append(list(requests))
+        return super().rank(requests, k)
+
+
+def test_fairllm_vocabulary_one_batched_call(small_world, ctx):
+    spy = _Spy(small_world)
+    spy.calls = []
+    res = ConsumerFairness(vocabulary="fairllm", n_users=5, group_utility=False,
+                           plots=False).run(
+        spy, small_world, ctx)
+    assert len(spy.calls) == 1  # every request in one batch
+    sent = spy.calls[0]
+    n_values = sum(len(v) for v in FAIRLLM_VOCABULARY.values())  # 31 released values
+    pairs = len(FAIRLLM_VOCABULARY["gender"]) * len(FAIRLLM_VOCABULARY["age"])
+    assert len(sent) == 5 * (1 + n_values + pairs)
+    stated = {p for r in sent for p in r.profile}
+    assert ("religion", "Buddhist") in stated and ("physical_appearance", "thin") in stated
+    assert {m.scope for m in res.metrics} >= set(FAIRLLM_VOCABULARY) | {"gender×age"}
+
+
+def _tiny_data(ratings: bool = True):
+    items = pd.DataFrame({"item_id": list("abcdefg"), "title": list("ABCDEFG"),
+                          "genres": ["x"] * 7, "provider": ["p", "q"] * 3 + ["p"]})
+    users = pd.DataFrame({"user_id": ["u"], "gender": ["f"]})
+    inter = pd.DataFrame({"user_id": ["u"] * 6, "item_id": list("abcdef"),
+                          "timestamp": range(6), "split": ["train"] * 5 + ["test"]})
+    if ratings:
+        inter["rating"] = [5, 1, 4, 2, 5, 3]
+    return ra.datasets.from_frames(items, users, inter, sensitive=["gender"])
+
+
+def test_profile_construction_options():
+    data = _tiny_data()
+    rng = np.random.default_rng(0)
+    assert build_history(data, "u", "recent", 3, rng) == ("c", "d", "e")
+    # ratings a=5 b=1 c=4 d=2 e=5: top three are a, e, c, kept oldest first
+    assert build_history(data, "u", "top_rated", 3, rng) == ("a", "c", "e")
+    picked = build_history(data, "u", "random", 3, rng)
+    assert len(set(picked)) == 3 and list(picked) == sorted(picked)
+    assert build_history(data, "u", "recent", None, rng) == tuple("abcde")
+
+
+def test_clear_errors(small_world, ctx):
+    with pytest.raises(ra.DatasetError, match="rating"):
+        ConsumerFairness(profile="top_rated").run(ProfileBlind(small_world),
+                                                  _tiny_data(ratings=False), ctx)
+    with pytest.raises(ValueError, match="profile"):
+        ConsumerFairness(profile="latest").run(ProfileBlind(small_world), small_world, ctx)
+    with pytest.raises(ValueError, match="vocabulary"):
+        ConsumerFairness(vocabulary="other").run(ProfileBlind(small_world), small_world, ctx)
+    no_sensitive = ra.datasets.from_frames(small_world.items, small_world.users[["user_id"]],
+                                           small_world.interactions)
+    with pytest.raises(ra.DatasetError, match="no sensitive attribute"):
+        ConsumerFairness().run(ProfileBlind(small_world), no_sensitive, ctx)
+    with pytest.raises(ValueError, match="not probed"):
+        ConsumerFairness(attributes=["gender"], intersectional=[("gender", "age_group")]).run(
+            ProfileBlind(small_world), small_world, ctx)
+
+
+def test_candidates_option_and_random_profile(small_world, ctx):
+    spy = _Spy(small_world)
+    spy.calls = []
+    res = ConsumerFairness(n_users=10, k=5, n_candidates=15, profile="random",
+                           max_history=4, intersectional=False, plots=False).run(
+        spy, small_world, ctx)
+    sent = spy.calls[0]
+    by_user: dict = {}
+    for r in sent:
+        assert len(r.candidates) == 15 and len(r.history) <= 4
+        by_user.setdefault(r.user_id, set()).add(r.candidates)
+        assert set(small_world.test_items[r.user_id]) <= set(r.candidates)
+    assert all(len(c) == 1 for c in by_user.values())  # same candidates under every value
+    assert res.metric("snsr_jaccard", "gender").value == 0.0
+
+
+@pytest.mark.slow
+def test_runs_on_tiny_lm(tiny_lm, tiny_lm_world):
+    ctx = AuditContext(seed=0, n_bootstrap=100, n_permutations=100, show_progress=False)
+    res = ConsumerFairness(n_users=20, k=10, n_candidates=30, intersectional=False).run(
+        tiny_lm, tiny_lm_world, ctx)
+    m = res.metric("snsr_jaccard", "gender")
+    assert 0.0 <= m.value <= 1.0 and m.ci_low <= m.value <= m.ci_high
+    assert 0 < m.p_value <= 1
