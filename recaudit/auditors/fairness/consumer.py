@@ -393,8 +393,8 @@ def _similarity_figure(table: pd.DataFrame) -> str:
         for n, name in enumerate(names):
             t = sub[sub["similarity"] == name].set_index("value").loc[values]
             off = (n - (len(names) - 1) / 2) * 0.22
-            ax.errorbar(t["sim"], y + off, xerr=[t["sim"] - t["ci_low"], t["ci_high"] - t["sim"]],
-                        fmt="o", ms=3, capsize=2, label=name)
+            err = np.clip([t["sim"] - t["ci_low"], t["ci_high"] - t["sim"]], 0, None)
+            ax.errorbar(t["sim"], y + off, xerr=err, fmt="o", ms=3, capsize=2, label=name)
         ax.set_yticks(y, values)
         ax.set_title(s)
         ax.set_xlabel("Sim(a) vs neutral")
@@ -420,7 +420,8 @@ def _utility_figure(table: pd.DataFrame) -> str:
         for n, g in enumerate(groups):
             t = sub[sub["group"] == g].set_index("metric").loc[metrics]
             ax.bar(x + (n - (len(groups) - 1) / 2) * w, t["mean"], w,
-                   yerr=[t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]], capsize=2,
+                   yerr=np.clip([t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]], 0, None),
+                   capsize=2,
                    label=f"{g} (n={int(t['n_users'].iloc[0])})")
         ax.set_xticks(x, metrics)
         ax.set_title(f"by real {attr}")

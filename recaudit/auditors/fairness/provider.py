@@ -144,7 +144,8 @@ class ProviderFairness(Auditor):
             ref = rs if self.reference == "relevant" else np.broadcast_to(catalog, es.shape)
             de = es / ref
             mm = np.nanmin(de, axis=1) / np.nanmax(de, axis=1)
-            return np.column_stack([es, rs, de, es / catalog, es / rs, mm])
+            out = np.column_stack([es, rs, de, es / catalog, es / rs, mm])
+            return np.where(np.isfinite(out), out, np.nan)
 
         point = stats(np.r_[expo.sum(axis=0), rel.sum(axis=0)][None, :])[0]
         lo, hi = fm.bootstrap_rows(np.c_[expo, rel], stats, n_resamples=ctx.n_bootstrap,
@@ -254,8 +255,9 @@ def _figure(table: pd.DataFrame, k: int) -> str:
     ax.bar(x, table["relevant_share"], w, label="relevant share", color="#8fb3d9")
     ax.bar(x + w, table["exposure_share"], w, label=f"exposure share (top-{k})",
            color="#d9822b",
-           yerr=[table["exposure_share"] - table["exposure_ci_low"],
-                 table["exposure_ci_high"] - table["exposure_share"]], capsize=2)
+           yerr=np.clip([table["exposure_share"] - table["exposure_ci_low"],
+                         table["exposure_ci_high"] - table["exposure_share"]], 0, None),
+           capsize=2)
     ax.set_xticks(x, table["group"])
     ax.set_ylabel("share")
     ax.set_ylim(0, 1)
