@@ -2,14 +2,13 @@
 
 The vocabulary is the catalog's title words plus :data:`COMMON_WORDS`; embeddings come from
 the packaged MiniLM encoder (:func:`recaudit.models._minilm.encode`, offline) and are cached
-per word list, so a vocabulary is encoded once per process.
+per word, so each word is encoded once per process.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -69,11 +68,21 @@ def title_words(titles: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-@lru_cache(maxsize=8)
+_VECTORS: dict[str, np.ndarray] = {}
+
+
 def _embed(words: tuple[str, ...]) -> np.ndarray:
+    """MiniLM vectors of ``words``, cached per word for the process (only new words are
+    encoded, so vocabularies of different catalogs share the common words' vectors)."""
     from ..models._minilm import encode
 
-    return encode(list(words))
+    missing = [w for w in dict.fromkeys(words) if w not in _VECTORS]
+    if missing:
+        for w, v in zip(missing, encode(missing)):
+            _VECTORS[w] = v
+    if not words:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([_VECTORS[w] for w in words])
 
 
 class Vocabulary:
