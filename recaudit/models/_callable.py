@@ -12,14 +12,42 @@ import numpy as np
 from ..errors import RequestError
 from ._types import BaseRecommender, Ranking, Request
 
+_SIMPLE = (int, float, str, bool, bytes, type(None))
+_IN_PROGRESS: set[int] = set()
+
+
+def _bound_value(value: Any) -> str:
+    """A stable text for a value a function closes over (or takes as a default)."""
+    if isinstance(value, _SIMPLE):
+        return repr(value)
+    if isinstance(value, tuple | list | frozenset) and all(isinstance(v, _SIMPLE)
+                                                          for v in value):
+        return repr(sorted(value, key=repr) if isinstance(value, frozenset) else value)
+    fingerprint = getattr(value, "fingerprint", None)
+    if callable(fingerprint):
+        try:
+            return f"{type(value).__name__}:{fingerprint()}"
+        except Exception:  # noqa: BLE001 - a failing fingerprint only weakens the key
+            pass
+    return type(value).__name__
+
 
 def _code_hash(fn: Callable | None) -> str:
+    """Source of ``fn`` plus the simple values it closes over or defaults to, so that two
+    closures made by one factory with different parameters get different fingerprints."""
     if fn is None:
         return "-"
     try:
         src = inspect.getsource(fn)
     except (OSError, TypeError):
         src = getattr(fn, "__qualname__", repr(fn))
+    bound = list(getattr(fn, "__defaults__", None) or ())
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            bound.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    src += "|" + "|".join(_bound_value(v) for v in bound)
     return hashlib.sha256(src.encode()).hexdigest()[:12]
 
 
@@ -77,8 +105,14 @@ class CallableRecommender(BaseRecommender):
         self._catalog = set(data.item_ids)
 
     def fingerprint(self) -> str:
-        parts = [self.name, _code_hash(self._rank_fn), _code_hash(self._score_fn),
-                 _code_hash(self._nll_fn), self.data.fingerprint()]
+        if id(self) in _IN_PROGRESS:  # a function that closes over this very model
+            return "callable-self"
+        _IN_PROGRESS.add(id(self))
+        try:
+            parts = [self.name, _code_hash(self._rank_fn), _code_hash(self._score_fn),
+                     _code_hash(self._nll_fn), self.data.fingerprint()]
+        finally:
+            _IN_PROGRESS.discard(id(self))
         return "callable-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     def _scores_over(self, request: Request) -> tuple[tuple[str, ...], np.ndarray]:

@@ -63,6 +63,11 @@ class Request:
     prompt_extra: str = ""
 
     def __post_init__(self) -> None:
+        for name in ("history", "candidates"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise TypeError(f"Request.{name} must be a sequence of item ids, got the "
+                                f"string {value!r}; wrap it: ({value!r},)")
         object.__setattr__(self, "user_id", str(self.user_id))
         object.__setattr__(self, "history", tuple(str(i) for i in self.history))
         object.__setattr__(self, "profile", _as_pairs(self.profile))
