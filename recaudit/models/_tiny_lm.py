@@ -31,7 +31,8 @@ from ._templates import PromptTemplate
 from ._types import Request, stable_hash
 
 _SPECIAL = "<|endoftext|>"
-_FORMAT_VERSION = 1
+_PIECES = r" ?[^\s;,.]+|[;,.]|\s+"
+_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class TinyLMConfig:
         Dropout in embeddings, attention and residual paths.
     profile_share : float
         Share of training prompts that state the user's sensitive attributes.
+    prompt_loss_weight : float
+        Weight of the language-modelling loss on the prompt tokens (the history titles are
+        themselves a sequence of items) next to the loss on the answer title.
     template : PromptTemplate
         The prompt format (also used to score and rank after training).
     """
@@ -72,6 +76,7 @@ class TinyLMConfig:
     warmup: float = 0.05
     dropout: float = 0.1
     profile_share: float = 0.5
+    prompt_loss_weight: float = 0.0
     template: PromptTemplate = field(default_factory=PromptTemplate)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,11 +123,15 @@ def _examples(data: Any, config: TinyLMConfig, seed: int,
 
 
 def _train_tokenizer(texts: list[str], vocab_size: int) -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # byte-level BPE like GPT-2, but pieces are whole space-led words (punctuation ;,. apart)
+    # so a frequent title word or " (1994)" becomes one token: shorter sequences, same text
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(_PIECES), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[_SPECIAL],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -192,6 +201,17 @@ def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = Non
     return HFRecommender(folder, data, config.template, recipe=recipe, **recommender_options)
 
 
+def _mean_ce(model: Any, hidden: Any, target: Any, where: Any) -> Any:
+    """Per-example mean cross-entropy over the ``where`` positions (LM head only there)."""
+    import torch
+
+    logits = model.lm_head(hidden[:, :-1][where])
+    tok_loss = torch.nn.functional.cross_entropy(logits, target[where], reduction="none")
+    per_row = torch.zeros(target.shape, dtype=tok_loss.dtype)
+    per_row[where] = tok_loss
+    return per_row.sum(-1) / where.sum(-1).clamp(min=1)
+
+
 def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any,
                      folder: Path, progress: bool) -> None:
     import torch
@@ -251,21 +271,19 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
             width = int(lengths[idx].max())
             inp = torch.full((len(idx), width), pad, dtype=torch.long)
             att = torch.zeros((len(idx), width), dtype=torch.long)
-            lab = torch.full((len(idx), width), -100, dtype=torch.long)
+            kind = torch.zeros((len(idx), width), dtype=torch.long)  # 1 answer, 2 prompt
             for row, e in enumerate(idx):
                 seq = p_ids[e] + a_ids[e]
                 inp[row, :len(seq)] = torch.tensor(seq)
                 att[row, :len(seq)] = 1
-                lab[row, len(p_ids[e]):len(seq)] = torch.tensor(a_ids[e])
-            # the LM head runs only where an answer token is predicted (most tokens are prompt)
+                kind[row, 1:len(p_ids[e])] = 2
+                kind[row, len(p_ids[e]):len(seq)] = 1
             hidden = model.transformer(input_ids=inp, attention_mask=att).last_hidden_state
-            target = lab[:, 1:]
-            where = target != -100
-            logits = model.lm_head(hidden[:, :-1][where])
-            tok_loss = torch.nn.functional.cross_entropy(logits, target[where], reduction="none")
-            per_row = torch.zeros(target.shape, dtype=tok_loss.dtype)
-            per_row[where] = tok_loss
-            ex_loss = per_row.sum(-1) / where.sum(-1).clamp(min=1)
+            target, kind = inp[:, 1:], kind[:, 1:]
+            ex_loss = _mean_ce(model, hidden, target, kind == 1)
+            if config.prompt_loss_weight > 0:
+                ex_loss = ex_loss + config.prompt_loss_weight * _mean_ce(
+                    model, hidden, target, kind == 2)
             w = torch.as_tensor(weights[idx], dtype=ex_loss.dtype)
             loss = (w * ex_loss).mean()
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,143 @@
+"""train_tiny_lm: a real transformers folder, cached, seeded, weighted, and a real recommender."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import recaudit as ra
+from recaudit.metrics.ranking import hit_at_k
+from recaudit.models import HFRecommender, MostPopular, TinyLMConfig, train_tiny_lm
+from recaudit.models import _tiny_lm as tiny_mod
+
+#: A very small recipe for the mechanics tests (seconds, not minutes).
+MICRO = TinyLMConfig(n_layer=1, n_head=2, n_embd=32, vocab_size=400, epochs=1, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def micro_world():
+    return ra.datasets.synthetic(n_users=24, n_items=30, seed=5)
+
+
+@pytest.fixture(scope="module")
+def micro_lm(micro_world, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("micro_cache")
+    return train_tiny_lm(micro_world, seed=0, config=MICRO, cache_dir=cache, progress=False)
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.model.state_dict().items()}
+
+
+@pytest.mark.slow
+def test_folder_is_a_standard_transformers_model(micro_lm, micro_world):
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel
+
+    folder = micro_lm.path
+    assert (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert isinstance(model, GPT2LMHeadModel)
+    assert model.config.n_layer == MICRO.n_layer and model.config.n_embd == MICRO.n_embd
+    title = next(iter(micro_world.titles.values()))
+    assert tok.decode(tok(" " + title)["input_ids"]).strip() == title
+    meta = json.loads((folder / "recaudit_tiny_lm.json").read_text())
+    assert meta["seed"] == 0 and meta["data_fingerprint"] == micro_world.fingerprint()
+    assert isinstance(micro_lm, HFRecommender)
+    assert {"rank", "score", "nll", "prompt", "gradients", "train"} <= micro_lm.capabilities
+
+
+@pytest.mark.slow
+def test_cache_is_reused(micro_lm, micro_world, monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("retrained although the model folder exists")
+
+    monkeypatch.setattr(tiny_mod, "_train_to_folder", boom)
+    again = train_tiny_lm(micro_world, seed=0, config=MICRO,
+                          cache_dir=micro_lm.path.parent.parent, progress=False)
+    assert again.path == micro_lm.path
+    assert again.fingerprint() == micro_lm.fingerprint()
+
+
+@pytest.mark.slow
+def test_cache_dir_from_environment(micro_world, micro_lm, monkeypatch):
+    monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(micro_lm.path.parent.parent))
+    monkeypatch.setattr(tiny_mod, "_train_to_folder", lambda *a, **k: 1 / 0)
+    assert train_tiny_lm(micro_world, seed=0, config=MICRO, progress=False).path == micro_lm.path
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights_other_seed_differs(micro_lm, micro_world, tmp_path):
+    fresh = train_tiny_lm(micro_world, seed=0, config=MICRO, cache_dir=tmp_path, progress=False)
+    a, b = _state(micro_lm), _state(fresh)
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    other = micro_lm.fit(micro_world, seed=1)
+    c = _state(other)
+    assert other.path != micro_lm.path
+    assert any(not np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+
+
+@pytest.mark.slow
+def test_sample_weight_changes_the_weights(micro_lm, micro_world):
+    w = np.ones(len(micro_world.train))
+    w[: len(w) // 2] = 5.0
+    weighted = micro_lm.fit(micro_world, sample_weight=w, seed=0)
+    a, b = _state(micro_lm), _state(weighted)
+    assert weighted.path != micro_lm.path
+    assert any(not np.allclose(a[k].numpy(), b[k].numpy()) for k in a)
+    # uniform weights are normalised to mean 1: same training as no weights
+    uniform = micro_lm.fit(micro_world, sample_weight=np.full(len(w), 3.0), seed=0)
+    c = _state(uniform)
+    assert all(np.allclose(a[k].numpy(), c[k].numpy(), atol=1e-6) for k in a)
+
+
+def test_sample_weight_validation(micro_world, tmp_path):
+    with pytest.raises(ValueError, match="one weight per train interaction"):
+        train_tiny_lm(micro_world, config=MICRO, sample_weight=[1.0, 2.0], cache_dir=tmp_path,
+                      progress=False)
+    with pytest.raises(ValueError, match=">= 0"):
+        train_tiny_lm(micro_world, config=MICRO, cache_dir=tmp_path, progress=False,
+                      sample_weight=-np.ones(len(micro_world.train)))
+
+
+def test_training_examples_follow_the_template(micro_world):
+    prompts, answers, w = tiny_mod._examples(micro_world, TinyLMConfig(profile_share=0.5), 0,
+                                              None)
+    hist = micro_world.train_histories
+    assert len(prompts) == sum(len(h) - 1 for h in hist.values())
+    assert np.allclose(w, 1.0)
+    assert all(p.endswith("Next I will watch:") for p in prompts)
+    assert all(a.startswith(" ") and a.endswith("\n") for a in answers)
+    stated = np.mean(["user." in p for p in prompts])
+    assert 0.35 < stated < 0.65
+    none = tiny_mod._examples(micro_world, TinyLMConfig(profile_share=0.0), 0, None)[0]
+    assert not any("user." in p for p in none)
+
+
+@pytest.mark.slow
+def test_tiny_lm_beats_most_popular(tiny_lm, tiny_lm_world):
+    """HR@10 over the whole catalog on held-out items: the LM must genuinely recommend."""
+    data = tiny_lm_world
+    users = sorted(data.test_items)
+    reqs = [data.request(u) for u in users]
+
+    def hr(model):
+        ranks = model.rank(reqs, 10)
+        return np.mean([hit_at_k(r.items, data.test_items[u], 10)
+                        for r, u in zip(ranks, users)])
+
+    lm, pop = hr(tiny_lm), hr(MostPopular(data))
+    assert lm > pop, (lm, pop)
+
+
+@pytest.mark.slow
+def test_tiny_lm_uses_the_profile(tiny_lm, tiny_lm_world):
+    """Stating the user's attributes changes the scores (the model learned the dependence)."""
+    data = tiny_lm_world
+    u = data.user_ids[0]
+    neutral = data.request(u, candidates=data.item_ids[:20])
+    stated = neutral.replace(profile=data.user_attributes(u))
+    a, b = tiny_lm.score([neutral, stated])
+    assert not np.allclose(a, b)
