@@ -206,3 +206,20 @@ def test_runs_on_tiny_lm(tiny_lm, tiny_lm_world):
     m = res.metric("snsr_jaccard", "gender")
     assert 0.0 <= m.value <= 1.0 and m.ci_low <= m.value <= m.ci_high
     assert 0 < m.p_value <= 1
+
+
+def test_through_ra_audit(small_world):
+    from recaudit.testing.zoo.fairness import GenderSensitive
+
+    report = ra.audit(GenderSensitive(small_world), small_world,
+                      auditors=[("consumer_fairness", {"n_users": 30, "intersectional": False}),
+                                ("provider_fairness", {"n_users": 60, "plots": False})],
+                      config={"n_bootstrap": 100, "n_permutations": 100}, cache=False,
+                      progress=False)
+    summary = report.summary()
+    failed = set(zip(summary.loc[summary["verdict"] == "fail", "metric"],
+                     summary.loc[summary["verdict"] == "fail", "scope"]))
+    assert ("snsr_jaccard", "gender") in failed and not report.passed
+    assert not any(metric == "min_max_exposure_ratio" for metric, _ in failed)
+    html = report.to_html()
+    assert "consumer_fairness" in html and "snsr_prag" in html and "<svg" in html
