@@ -176,10 +176,13 @@ def grouped_bootstrap(statistic: Callable[..., float | np.ndarray], *arrays: np.
     groups = np.arange(n) if groups is None else np.asarray(groups)
     uniq, inv = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
+    same_size = len({len(m) for m in members}) == 1
+    table = np.array(members) if same_size else None
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_resamples):
-        idx = np.concatenate([members[g] for g in rng.integers(0, len(uniq), len(uniq))])
+        draw = rng.integers(0, len(uniq), len(uniq))
+        idx = table[draw].ravel() if same_size else np.concatenate([members[g] for g in draw])
         try:
             out.append(np.asarray(statistic(*(a[idx] for a in arrays)), dtype=float))
         except ValueError:

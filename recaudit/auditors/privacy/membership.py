@@ -117,6 +117,10 @@ class MembershipInference(Auditor):
         Recommendation list length for ``rank_only``.
     item_vectors : {"genre", "minilm", "both"}
         Item representation for the ``rank_only`` feature.
+    rank_only_shadow : bool
+        Train the ``rank_only`` attack model on a shadow model (``fit`` on half of the
+        users, one training run) when the model has ``train``; ``False`` (or no ``train``)
+        uses out-of-fold predictions over a split of users.
     thresholds : dict, optional
         Override ``default_thresholds`` (``auc`` or ``auc@<attack>``).
 
@@ -157,13 +161,14 @@ class MembershipInference(Auditor):
 
     def __init__(self, attacks: tuple[str, ...] | list[str] = ATTACKS, n_users: int | None = 200,
                  n_shadows: int = 4, k: int = 10, item_vectors: str = "genre",
-                 thresholds: dict[str, float] | None = None) -> None:
+                 rank_only_shadow: bool = True, thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
         self.attacks = attacks
         self.n_users = n_users
         self.n_shadows = n_shadows
         self.k = k
         self.item_vectors = item_vectors
+        self.rank_only_shadow = rank_only_shadow
 
     # ------------------------------------------------------------------ run
     def _validate(self) -> None:
@@ -289,7 +294,7 @@ class MembershipInference(Auditor):
             return rng.permutation(y)
 
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        if "train" in caps:
+        if "train" in caps and self.rank_only_shadow:
             order = rng.permutation(len(users))
             half = len(users) // 2
             shadow_users = [users[i] for i in order[:half]]
@@ -309,18 +314,15 @@ class MembershipInference(Auditor):
         x = self._user_features(model, data, users, y, vectors)
         cv = StratifiedKFold(5, shuffle=True, random_state=ctx.subseed(self.name, "cv"))
         score = cross_val_predict(clf, x, y, cv=cv, method="predict_proba")[:, 1]
-        notes.append("rank_only: the model has no 'train' capability, so the attack model is "
-                     "trained on a split of users (5-fold out-of-fold predictions).")
+        why = "rank_only_shadow=False" if "train" in caps else "no 'train' capability"
+        notes.append(f"rank_only ({why}): the attack model is trained on a split of users "
+                     "(5-fold out-of-fold predictions).")
         return score, y, np.arange(len(y)) + 10**6
 
     # ------------------------------------------------------------------ report
     def _report(self, scores: dict, ex: _Examples, data: Any, ctx: AuditContext,
                 notes: list[str]):
-        from ...report.figures import figure_to_svg, new_figure
-
-        metrics, rows, evidence = [], [], []
-        fig, ax = new_figure(5.0, 4.0)
-        floor_all = 1.0
+        metrics, rows, evidence, curves = [], [], [], {}
         for scope, (s, y, pair) in scores.items():
             paired = scope != "rank_only"
             value = _summary(s, y)
@@ -347,35 +349,16 @@ class MembershipInference(Auditor):
                          "tpr_at_0.1pct_fpr": value[2], "p_value": p,
                          "min_nonzero_fpr": 1.0 / max(n0, 1)})
             fpr, tpr, _ = pm.roc_curve(s, y)
-            floor = 1.0 / max(n0, 1) / 2
-            floor_all = min(floor_all, floor)
-            ax.plot(np.maximum(fpr, floor), np.maximum(tpr, floor),
-                    label=f"{scope} (AUC {value[0]:.2f})")
+            curves[scope] = (fpr, tpr, value[0], n0)
             if paired:
-                top = np.argsort(-s)[:3]
-                for t in top:
+                for t in np.argsort(-s)[:3]:
                     evidence.append({
                         "attack": scope, "user": ex.users[int(ex.pair[t])],
                         "item": data.titles.get(ex.targets[t], ex.targets[t]),
                         "history_length": len(ex.requests[t].history),
-                        "truly_member": bool(ex.labels[t]), "attack_score": round(float(s[t]), 4)})
-        if scores:
-            grid = np.logspace(np.log10(floor_all), 0, 50)
-            ax.plot(grid, grid, ls="--", color="grey", lw=0.8, label="chance")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlim(floor_all, 1.0)
-            ax.set_ylim(floor_all, 1.05)
-            ax.set_xlabel("false positive rate")
-            ax.set_ylabel("true positive rate")
-            ax.set_title("Membership inference ROC (log-log)")
-            ax.legend(fontsize=7)
-            figures = {"roc_loglog": figure_to_svg(fig)}
-        else:
-            figures = {}
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
+                        "truly_member": bool(ex.labels[t]),
+                        "attack_score": round(float(s[t]), 4)})
+        figures = {"roc_loglog": self._plot_roc(curves)} if curves else {}
         if "reference" in scores:
             d = self._lira_detail
             notes.append(f"LiRA: {self.n_shadows} shadow models; global sd IN {d['sd_in']:.3g}, "
@@ -385,3 +368,25 @@ class MembershipInference(Auditor):
                      "1/n, so TPR at 0.1% FPR is the TPR at zero false positives when n < 1000.")
         return self.result(metrics=metrics, tables={"attacks": pd.DataFrame(rows)},
                            figures=figures, evidence=evidence, notes=notes)
+
+    @staticmethod
+    def _plot_roc(curves: dict) -> str:
+        """ROC curves on log-log axes (zeros drawn at half the smallest non-zero FPR)."""
+        from ...report.figures import figure_to_svg, new_figure
+
+        fig, ax = new_figure(5.0, 4.0)
+        floor = min(1.0 / max(n0, 1) / 2 for (_, _, _, n0) in curves.values())
+        for scope, (fpr, tpr, value, _) in curves.items():
+            ax.plot(np.maximum(fpr, floor), np.maximum(tpr, floor),
+                    label=f"{scope} (AUC {value:.2f})")
+        grid = np.logspace(np.log10(floor), 0, 50)
+        ax.plot(grid, grid, ls="--", color="grey", lw=0.8, label="chance")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(floor, 1.0)
+        ax.set_ylim(floor, 1.05)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("Membership inference ROC (log-log)")
+        ax.legend(fontsize=7)
+        return figure_to_svg(fig)

@@ -59,6 +59,9 @@ class Memorization(Auditor):
         the items before them.
     k : int
         List length for the top-K exact-continuation rate.
+    refit : bool
+        For a model with ``train``, re-fit it without half of the users to get true non-
+        members (costs one training run); ``False`` uses the paired held-out design.
     canaries : bool
         Insert and measure canaries when the model has ``train`` and ``nll``.
     n_canaries : int
@@ -107,12 +110,13 @@ class Memorization(Auditor):
     default_thresholds = {"exact_continuation_gap": 0.1, "canary_exposure": 3.0}
 
     def __init__(self, n_users: int | None = 200, n_positions: int = 3, k: int = 10,
-                 canaries: bool = True, n_canaries: int = 10, canary_length: int = 5,
+                 refit: bool = True, canaries: bool = True, n_canaries: int = 10, canary_length: int = 5,
                  n_references: int = 200, thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
         self.n_users = n_users
         self.n_positions = n_positions
         self.k = k
+        self.refit = refit
         self.canaries = canaries
         self.n_canaries = n_canaries
         self.canary_length = canary_length
@@ -145,7 +149,8 @@ class Memorization(Auditor):
         rng = ctx.rng(self.name, "users")
         pool = [u for u in data.user_ids
                 if len(data.train_histories.get(u, ())) > self.n_positions]
-        if "train" not in caps:
+        split = "train" in caps and self.refit
+        if not split:
             pool = [u for u in pool if data.test_items.get(u)]
         if len(pool) < 10:
             raise ValueError(f"memorization needs at least 10 users with more than "
@@ -154,7 +159,7 @@ class Memorization(Auditor):
         users = [pool[i] for i in rng.permutation(len(pool))]
         users = users if self.n_users is None else users[:self.n_users]
         notes: list[str] = []
-        if "train" in caps:
+        if split:
             table, evidence = self._split_design(model, data, users, ctx, notes)
         else:
             table, evidence = self._paired_design(model, data, users, ctx, notes)
@@ -238,7 +243,9 @@ class Memorization(Auditor):
         diffs = {c: mem[c].to_numpy() - non[c] for c in ("top1", "topk")}
         metrics = self._gap_metrics({}, None, ctx, diffs)
         metrics += self._rate_metrics(mem["top1"].to_numpy(), non["top1"])
-        notes.append("The model has no 'train' capability: non-member continuations are the "
+        caps = set(getattr(model, "capabilities", ()) or ())
+        why = "refit=False" if "train" in caps else "the model has no 'train' capability"
+        notes.append(f"Paired design ({why}): non-member continuations are the "
                      "users' held-out items after their full training history (paired per "
                      f"user; {len(users)} users, {self.n_positions} member prefixes each).")
         values = {c: np.r_[mem[c].to_numpy(), non[c]] for c in ("top1", "topk")}
@@ -323,8 +330,6 @@ class Memorization(Auditor):
         return nll.reshape(len(seqs), len(seqs[0]) - 1).sum(axis=1)
 
     def _canaries(self, model: Any, data: Any, ctx: AuditContext):
-        from ...report.figures import figure_to_svg, new_figure
-
         if self.canary_length < 2 or self.canary_length > len(data.item_ids):
             raise ValueError(f"memorization: canary_length must be in [2, n_items]; got "
                              f"{self.canary_length}")
@@ -363,6 +368,16 @@ class Memorization(Auditor):
             "items": [" > ".join(s) for s in inserted + control],
             "nll": nll[:2 * self.n_canaries],
             "exposure_bits": np.r_[exp_in, exp_ctl]})
+        top = int(np.argmax(exp_in))
+        evidence = [{"canary": " > ".join(data.titles.get(i, i) for i in inserted[top]),
+                     "exposure_bits": round(float(exp_in[top]), 3),
+                     "max_bits": round(max_bits, 3)}]
+        return metrics, table, self._plot_exposure(exp_in, exp_ctl, max_bits), evidence
+
+    @staticmethod
+    def _plot_exposure(exp_in: np.ndarray, exp_ctl: np.ndarray, max_bits: float) -> str:
+        from ...report.figures import figure_to_svg, new_figure
+
         fig, ax = new_figure(4.5, 3.0)
         bins = np.linspace(0, max_bits, 16)
         ax.hist(exp_ctl, bins=bins, alpha=0.6, label="control (never inserted)")
@@ -371,8 +386,4 @@ class Memorization(Auditor):
         ax.set_ylabel("canaries")
         ax.set_title("Canary exposure")
         ax.legend(fontsize=7)
-        top = int(np.argmax(exp_in))
-        evidence = [{"canary": " > ".join(data.titles.get(i, i) for i in inserted[top]),
-                     "exposure_bits": round(float(exp_in[top]), 3),
-                     "max_bits": round(max_bits, 3)}]
-        return metrics, table, figure_to_svg(fig), evidence
+        return figure_to_svg(fig)
