@@ -259,3 +259,16 @@ def test_download_only_when_asked(ml_files, tmp_path, monkeypatch):
     assert len(data.users) == 4
     ra.datasets.movielens_100k(target, download=True)  # already there: no second fetch
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", ["100k", "1m"])
+def test_fast_and_line_by_line_readers_agree(kind, ml_files, tmp_path):
+    """A blank line sends the ratings file down the line-by-line reader: same dataset."""
+    fast = LOADERS[kind](_write(kind, ml_files, tmp_path / "a").parent)
+    folder = _write(kind, ml_files, tmp_path / "b")
+    name = "u.data" if kind == "100k" else "ratings.dat"
+    text = (folder / name).read_text("latin-1").split("\n")
+    (folder / name).write_text("\n".join(text[:3] + [""] + text[3:]), "latin-1")
+    slow = LOADERS[kind](folder)
+    assert fast.fingerprint() == slow.fingerprint()
+    assert ml._read_ratings(folder / name, "\t" if kind == "100k" else "::")[1][3] == 5
