@@ -223,8 +223,15 @@ class CachedRecommender:
         return self.model.gradient_handle()
 
     def fit(self, data: Any, sample_weight: Any = None, seed: int = 0) -> CachedRecommender:
-        """Train a new model through the wrapped one; it shares this cache and cost ledger."""
+        """Train a new model through the wrapped one; it shares this cache and cost ledger.
+
+        Training time counts as time inside the model (one model call).
+        """
+        start = time.perf_counter()
         new = self.model.fit(data, sample_weight=sample_weight, seed=seed)
+        cost = self._ledger.cost()
+        cost.model_calls += 1
+        cost.model_seconds += time.perf_counter() - start
         return CachedRecommender(new, cache=self.cache, batch_size=self.batch_size,
                                  progress=self.progress, executor=self.executor,
                                  _ledger=self._ledger)

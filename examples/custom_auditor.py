@@ -1,0 +1,63 @@
+"""A custom auditor in one small file: does the model re-recommend what users already have?
+
+Run: python examples/custom_auditor.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import recaudit as ra
+from recaudit.metrics.statistics import bootstrap_ci, one_sample_test
+from recaudit.report.figures import figure_to_svg, new_figure
+
+
+@ra.register_auditor("repeat_recommendations")
+class RepeatRecommendations(ra.Auditor):
+    family = "custom"
+    requires = frozenset({"rank"})
+    method = ("For sampled users, the share of the top-k list made of items already in the "
+              "user's training history. A recommender should suggest something new.")
+    citation = "recaudit example (no published definition)"
+    default_thresholds = {"repeat_share": 0.05}  # at most 5% of a list may be repeats
+
+    def __init__(self, k: int = 10, n_users: int = 100, thresholds=None):
+        super().__init__(thresholds=thresholds)
+        self.k = k
+        self.n_users = n_users
+
+    def run(self, model, data, ctx):
+        rng = ctx.rng(self.name, "users")
+        users = rng.permutation(data.user_ids)[: self.n_users].tolist()
+        rankings = model.rank([data.request(u) for u in users], self.k)  # one batch call
+        share = np.array([len(set(r.items) & set(data.train_histories[u])) / self.k
+                          for u, r in zip(users, rankings)])
+        fig, ax = new_figure()
+        ax.hist(share, bins=10, range=(0, 1))
+        ax.set(xlabel="share of the list already seen", ylabel="users")
+        worst = int(np.argmax(share))
+        return self.result(
+            metrics=[self.metric(
+                "repeat_share", share.mean(), higher_is_better=False,
+                ci=bootstrap_ci(share, n_resamples=ctx.n_bootstrap, seed=ctx.subseed("ci")),
+                p_value=one_sample_test(share, null=self.threshold_for("repeat_share")))],
+            figures={"repeat share per user": figure_to_svg(fig)},
+            evidence=[{"user": users[worst], "share": float(share[worst]),
+                       "recommended": ", ".join(rankings[worst].items[:5])}])
+
+
+def main() -> ra.AuditReport:
+    data = ra.datasets.synthetic(n_users=150, n_items=80, seed=0)
+
+    def forgetful(request, k):  # ranks by popularity and never filters the history
+        return data.popularity.sort_values(ascending=False).index[:k].tolist()
+
+    model = ra.models.CallableRecommender(forgetful, data, name="forgetful_most_popular")
+    report = ra.audit(model, data, auditors=["repeat_recommendations"], cache=False,
+                      progress=False)
+    print(report.summary()[["auditor", "metric", "value", "ci_low", "ci_high", "verdict"]])
+    return report
+
+
+if __name__ == "__main__":
+    main()
