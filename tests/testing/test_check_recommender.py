@@ -243,3 +243,15 @@ def test_honest_reference_passes(world):
 def test_broken_model_fails(cls, check, world):
     with pytest.raises(AssertionError, match=rf"check_recommender\[{check}\] failed"):
         check_recommender(cls(world), world)
+
+
+@pytest.mark.parametrize("make", [lambda d: ScoringModel(d),
+                                  lambda d: ra.models.EmbeddingRecommender(d)],
+                         ids=["ScoringModel", "EmbeddingRecommender"])
+def test_adapters_conform_on_movielens_files(make, tmp_path):
+    from ..data import movielens_files
+
+    movielens_files.write_1m(tmp_path)
+    data = ra.datasets.movielens_1m(tmp_path)
+    report = check_recommender(make(data), data, n_users=3, k=3, n_candidates=4)
+    assert "prompt" in report["passed"]
