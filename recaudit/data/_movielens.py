@@ -332,7 +332,7 @@ def movielens_100k(path: str | Path, *, download: bool = False,
     Examples
     --------
     >>> data = movielens_100k("~/data/ml-100k")            # doctest: +SKIP
-    >>> data.sensitive
+    >>> data.sensitive                                      # doctest: +SKIP
     ('gender', 'age_group', 'occupation')
     """
     folder = _resolve(path, "ml-100k", ("u.data", "u.item", "u.user"), LAYOUT_100K,
@@ -420,7 +420,7 @@ def movielens_1m(path: str | Path, *, download: bool = False,
     Examples
     --------
     >>> data = movielens_1m("~/data/ml-1m")                 # doctest: +SKIP
-    >>> data.attribute_values("gender")
+    >>> data.attribute_values("gender")                     # doctest: +SKIP
     ['female', 'male']
     """
     folder = _resolve(path, "ml-1m", ("ratings.dat", "movies.dat", "users.dat"), LAYOUT_1M,
