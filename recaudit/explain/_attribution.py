@@ -1,7 +1,7 @@
 """Captum attributions over the parts of a request (history items, profile attributes).
 
 Perturbation methods (``FeatureAblation``, ``ShapleyValueSampling``) attribute the model's
-output (see :mod:`recaudit.explain._target`) over a binary mask with a baseline of 0 (the
+output for its top item (see :mod:`recaudit.explain._target`) over a binary mask with a baseline of 0 (the
 part removed), one feature per history item and per profile attribute. They run in two
 passes: a *record* pass collects every mask Captum asks for (Captum's sampling depends
 only on the torch seed, never on the outputs), all masked requests of all users go to the
@@ -38,54 +38,68 @@ class AttributionProblem:
     target: str
     scale: float = 1.0
 
-    @property
-    def target_index(self) -> int:
-        return self.candidates.index(self.target)
-
 
 class MaskEvaluator:
     """Model outputs for (problem, mask) pairs, computed in batches and cached.
 
-    Call :meth:`evaluate` with every pair needed next (one model call for the missing
-    ones), then read :meth:`value` / :meth:`rank` for any evaluated pair.
+    Call :meth:`evaluate` (outputs) or :meth:`evaluate_top_k` (CountER's top-K membership)
+    with every pair needed next: one model call for the missing ones. Then read
+    :meth:`value` / :meth:`in_top_k` for any evaluated pair.
     """
 
     def __init__(self, fn: TargetFunction, problems: Sequence[AttributionProblem]) -> None:
         self.fn = fn
         self.problems = list(problems)
-        self._cache: dict[tuple[int, bytes], np.ndarray] = {}
+        self._values: dict[tuple[int, bytes], float] = {}
+        self._top: dict[tuple[int, int, bytes], bool] = {}
 
     @staticmethod
     def _key(i: int, mask: np.ndarray) -> tuple[int, bytes]:
         return i, (np.asarray(mask).reshape(-1) > 0.5).astype(np.uint8).tobytes()
 
+    def _todo(self, pairs, cache, prefix=()) -> dict:
+        todo: dict = {}
+        for i, mask in pairs:
+            key = prefix + self._key(i, mask)
+            if key not in cache and key not in todo:
+                todo[key] = (i, np.asarray(mask))
+        return todo
+
     def evaluate(self, pairs: Iterable[tuple[int, np.ndarray]]) -> int:
         """Compute the outputs of the pairs not cached yet; returns how many were new."""
-        todo: dict[tuple[int, bytes], tuple[int, np.ndarray]] = {}
-        for i, mask in pairs:
-            key = self._key(i, mask)
-            if key not in self._cache and key not in todo:
-                todo[key] = (i, np.asarray(mask))
-        if not todo:
-            return 0
-        reqs = [self.problems[i].features.masked(m) for i, m in todo.values()]
-        cands = [self.problems[i].candidates for i, _ in todo.values()]
-        for key, logits in zip(todo, self.fn.logits(reqs, cands)):
-            self._cache[key] = logits
+        todo = self._todo(pairs, self._values)
+        if todo:
+            probs = [self.problems[i] for i, _ in todo.values()]
+            vals = self.fn.values([p.features.masked(m) for p, (_, m) in zip(probs,
+                                                                               todo.values())],
+                                  [p.target for p in probs], [p.candidates for p in probs],
+                                  [p.scale for p in probs])
+            self._values.update(zip(todo, map(float, vals)))
         return len(todo)
 
-    def logits(self, i: int, mask: np.ndarray) -> np.ndarray:
-        key = self._key(i, mask)
-        if key not in self._cache:
-            self.evaluate([(i, mask)])
-        return self._cache[key]
+    def evaluate_top_k(self, pairs: Iterable[tuple[int, np.ndarray]], k: int) -> int:
+        """Compute top-``k`` membership of the target for pairs not cached yet."""
+        todo = self._todo(pairs, self._top, (int(k),))
+        if todo:
+            probs = [self.problems[i] for i, _ in todo.values()]
+            inside = self.fn.in_top_k([p.features.masked(m) for p, (_, m) in
+                                       zip(probs, todo.values())],
+                                      [p.target for p in probs], [p.candidates for p in probs],
+                                      k)
+            self._top.update(zip(todo, map(bool, inside)))
+        return len(todo)
 
     def value(self, i: int, mask: np.ndarray) -> float:
-        p = self.problems[i]
-        return self.fn.value(self.logits(i, mask), p.target_index, p.scale)
+        key = self._key(i, mask)
+        if key not in self._values:
+            self.evaluate([(i, mask)])
+        return self._values[key]
 
-    def rank(self, i: int, mask: np.ndarray) -> int:
-        return self.fn.target_rank(self.logits(i, mask), self.problems[i].target_index)
+    def in_top_k(self, i: int, mask: np.ndarray, k: int) -> bool:
+        key = (int(k),) + self._key(i, mask)
+        if key not in self._top:
+            self.evaluate_top_k([(i, mask)], k)
+        return self._top[key]
 
 
 def perturbation_attributions(method: str, evaluator: MaskEvaluator, *, n_samples: int = 10,

@@ -1,19 +1,19 @@
-"""The quantity attributions explain: the model's probability of the recommended item.
+"""The quantity attributions explain: the model's output for the recommended item.
 
-For each request the auditor fixes a candidate set ``C`` (the model's own top list for the
-unperturbed request) and a target item ``t`` (its top recommendation). The model's output
-for a perturbed request is then ``p(t | request, C) = softmax(logits / T)[t]`` with logits
-taken, in order of preference, from
+For each request the auditor fixes a target item ``t`` (the model's top recommendation for
+the unperturbed request) and a candidate set ``C`` (its top list). The output for a
+(perturbed) request is, by the first capability the model declares:
 
-- ``nll`` (``-nll`` of each candidate): for language models this is the log-likelihood of
-  the item's title given the prompt *exactly as ranked* (no candidate list in the prompt),
-  and the softmax is the LM's probability renormalised over ``C``;
-- ``score`` (requests carry ``candidates=C``);
-- ``rank`` only: the output is the target's normalised rank ``1 - position / (|C| - 1)``.
+- ``nll``: ``log p(t | request)`` in nats, the model's own log-likelihood of the item (for a
+  language model, of the item's title given the prompt exactly as it is ranked, with no
+  candidate list). It is the quantity LayerIntegratedGradients attributes too, so every
+  method explains the same function. One (request, item) pair per perturbation.
+- ``score``: the score of ``t`` for the request with ``candidates=C``, divided by the
+  standard deviation of the unperturbed request's candidate scores ("auto" temperature), so
+  that scores on any scale (cosines, logits) read in the same units.
+- ``rank`` only: the target's normalised rank among ``C``: ``1 - position / (|C| - 1)``.
 
-``T`` ("auto") is 1 for log-probabilities and, for raw scores, the standard deviation of the
-unperturbed request's candidate scores, so that scores on any scale (cosines, logits) give
-comparable probabilities.
+Whether ``t`` stays in the top-K (CountER) is read from ``rank`` over ``C``.
 """
 
 from __future__ import annotations
@@ -28,23 +28,29 @@ from ..models._types import Request
 
 Output = Literal["auto", "nll", "score", "rank"]
 
+#: What each output measures (used in notes and figure labels).
+UNITS = {"nll": "log-likelihood of the top item (nats)",
+         "score": "score of the top item (in SDs of the candidate scores)",
+         "rank": "normalised rank of the top item among the candidates"}
+
 
 class TargetFunction:
-    """Batched model outputs for (request, candidate set) pairs.
+    """Batched model outputs for (request, target, candidate set) triples.
 
     Parameters
     ----------
     model : Recommender
         The model under test.
     output : {"auto", "nll", "score", "rank"}
-        Which capability gives the logits ("auto": nll, else score, else rank).
+        Which capability gives the output ("auto": nll, else score, else rank).
     temperature : float or "auto"
-        Softmax temperature applied to the logits (see the module docstring).
+        Divisor of raw scores in ``score`` mode ("auto": per-user SD of the unperturbed
+        candidate scores); ignored otherwise.
 
     Examples
     --------
     >>> fn = TargetFunction(model)                                   # doctest: +SKIP
-    >>> logits = fn.logits([req], [("i1", "i2", "i3")])              # doctest: +SKIP
+    >>> fn.values([req], ["i1"], [("i1", "i2")], [1.0])              # doctest: +SKIP
     """
 
     def __init__(self, model: Any, output: Output = "auto",
@@ -66,60 +72,55 @@ class TargetFunction:
         self.temperature = temperature
         self.n_requests = 0
 
-    def logits(self, requests: Sequence[Request],
-               candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """One logit per candidate of each request (a single batched model call).
+    @property
+    def units(self) -> str:
+        return UNITS[self.output]
 
-        In ``rank`` mode the logit is minus the candidate's position.
-        """
+    def scales(self, requests: Sequence[Request],
+               candidates: Sequence[Sequence[str]]) -> list[float]:
+        """Per-request divisor of the output (only ``score`` mode uses one)."""
+        if self.output != "score":
+            return [1.0] * len(requests)
+        if self.temperature != "auto":
+            return [float(self.temperature)] * len(requests)
+        scores = self.model.score([r.replace(candidates=tuple(c))
+                                   for r, c in zip(requests, candidates)])
+        out = []
+        for s in scores:
+            sd = float(np.std(np.asarray(s, dtype=float)))
+            out.append(sd if sd > 1e-12 else 1.0)
+        return out
+
+    def values(self, requests: Sequence[Request], targets: Sequence[str],
+               candidates: Sequence[Sequence[str]], scales: Sequence[float]) -> np.ndarray:
+        """The output for each request's target (one batched model call)."""
         requests = list(requests)
         self.n_requests += len(requests)
         if not requests:
-            return []
+            return np.zeros(0)
         if self.output == "nll":
-            flat_req, flat_tgt, sizes = [], [], []
-            for r, c in zip(requests, candidates):
-                base = r.replace(candidates=None)
-                flat_req += [base] * len(c)
-                flat_tgt += list(c)
-                sizes.append(len(c))
-            nll = np.asarray(self.model.nll(flat_req, flat_tgt), dtype=float)
-            out, start = [], 0
-            for n in sizes:
-                out.append(-nll[start:start + n])
-                start += n
-            return out
+            return -np.asarray(self.model.nll([r.replace(candidates=None) for r in requests],
+                                              list(targets)), dtype=float)
         reqs = [r.replace(candidates=tuple(c)) for r, c in zip(requests, candidates)]
         if self.output == "score":
-            return [np.asarray(s, dtype=float) for s in self.model.score(reqs)]
+            out = []
+            for s, c, t, sc in zip(self.model.score(reqs), candidates, targets, scales):
+                out.append(float(np.asarray(s, dtype=float)[list(c).index(t)]) / sc)
+            return np.asarray(out)
         k = max(len(c) for c in candidates)
         out = []
-        for ranking, c in zip(self.model.rank(reqs, k), candidates):
-            pos = {item: n for n, item in enumerate(ranking.items)}
-            out.append(-np.array([pos.get(item, len(c)) for item in c], dtype=float))
-        return out
+        for ranking, c, t in zip(self.model.rank(reqs, k), candidates, targets):
+            items = list(ranking.items)
+            pos = items.index(t) if t in items else len(c) - 1
+            out.append(1.0 - pos / max(len(c) - 1, 1))
+        return np.asarray(out)
 
-    def scale(self, base_logits: np.ndarray) -> float:
-        """The softmax temperature for one user, from the unperturbed request's logits."""
-        if self.temperature != "auto":
-            return float(self.temperature)
-        if self.output == "score":
-            sd = float(np.std(base_logits))
-            return sd if sd > 1e-12 else 1.0
-        return 1.0
-
-    def value(self, logits: np.ndarray, target_index: int, scale: float) -> float:
-        """The output for the target: its softmax probability (or normalised rank)."""
-        if self.output == "rank":
-            n = logits.size
-            pos = float(np.sum(logits > logits[target_index]))
-            return 1.0 - pos / max(n - 1, 1)
-        z = logits / scale
-        z = z - z.max()
-        p = np.exp(z)
-        return float(p[target_index] / p.sum())
-
-    @staticmethod
-    def target_rank(logits: np.ndarray, target_index: int) -> int:
-        """0-based rank of the target among the candidates (ties count in its favour)."""
-        return int(np.sum(logits > logits[target_index]))
+    def in_top_k(self, requests: Sequence[Request], targets: Sequence[str],
+                 candidates: Sequence[Sequence[str]], k: int) -> np.ndarray:
+        """Whether each target is in the model's top-``k`` among its candidates."""
+        requests = list(requests)
+        if not requests:
+            return np.zeros(0, dtype=bool)
+        rankings = self.model.rank([r.replace(candidates=tuple(c))
+                                    for r, c in zip(requests, candidates)], k)
+        return np.array([t in rk.items[:k] for rk, t in zip(rankings, targets)])

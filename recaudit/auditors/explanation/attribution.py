@@ -57,7 +57,7 @@ class AttributionFaithfulness(Auditor):
     n_candidates : int
         Size of the candidate set: the model's own top list for the unperturbed request.
     k : int
-        CountER's top-K (within the candidate set).
+        CountER's top-K (the model's ranking of the candidate set).
     explanation_size : int
         Number of top-attributed parts forming the explanation (comprehensiveness,
         sufficiency, PN, PS).
@@ -86,9 +86,10 @@ class AttributionFaithfulness(Auditor):
     method = (
         "For each sampled user the model ranks the catalog; its top item is the target and "
         "its top list the candidate set. The request is cut into parts (each history item, "
-        "each stated profile attribute) and the target's probability among the candidates "
-        "(softmax of -NLL or of scores; normalised rank for rank-only models) is attributed "
-        "to the parts with Captum's FeatureAblation and ShapleyValueSampling on a binary "
+        "each stated profile attribute) and the model's output for the target (its "
+        "log-likelihood log p(item | request) for models with nll; its score in units of the "
+        "candidate scores' SD for score-only models; its normalised rank among the "
+        "candidates for rank-only models) is attributed to the parts with Captum's FeatureAblation and ShapleyValueSampling on a binary "
         "presence mask (baseline: part removed), and with LayerIntegratedGradients over the "
         "prompt tokens, summed per part, for models with gradients. Parts are then removed "
         "(or kept) most-important-first: comprehensiveness and sufficiency (ERASER) for the "
@@ -105,8 +106,9 @@ class AttributionFaithfulness(Auditor):
         "Petsiuk et al., RISE, BMVC 2018; Tan et al., Counterfactual Explainable "
         "Recommendation (CountER), CIKM 2021; Kokhlikyan et al., Captum, 2020.")
     default_thresholds = {
-        # smallest acceptable AOPC gain over a random attribution, in probability units
-        "faithfulness_margin": 0.01,
+        # smallest acceptable AOPC gain over a random attribution, in output units (nats of
+        # the top item's log-likelihood for models with nll)
+        "faithfulness_margin": 0.05,
     }
 
     def __init__(self, *, n_users: int = 30,
@@ -166,19 +168,17 @@ class AttributionFaithfulness(Auditor):
             cands = list(ranking.items[:self.n_candidates])
             cands = tuple(cands[i] for i in rng.permutation(len(cands)))
             problems.append(AttributionProblem(PromptFeatures(req), cands, ranking.items[0]))
-        base = MaskEvaluator(fn, problems)
-        base.evaluate((i, np.ones(p.features.n_features)) for i, p in enumerate(problems))
-        for i, p in enumerate(problems):
-            p.scale = fn.scale(base.logits(i, np.ones(p.features.n_features)))
+        scales = fn.scales([p.features.request for p in problems],
+                           [p.candidates for p in problems])
+        for p, sc in zip(problems, scales):
+            p.scale = sc
         return problems, skipped
 
     # ------------------------------------------------------------------ run
     def run(self, model: Any, data: Any, ctx: AuditContext):
         self._check()
         fn = TargetFunction(model, output=self.output, temperature=self.temperature)
-        notes = [f"attributed output: {fn.output}-based "
-                 + ("normalised rank" if fn.output == "rank" else "probability")
-                 + f" of the top item among {self.n_candidates} candidates"]
+        notes = [f"attributed output ({fn.output}): {fn.units}"]
         problems, skipped = self._problems(model, data, fn, ctx)
         if skipped:
             notes.append(f"{skipped} sampled user(s) skipped (fewer than 2 parts or items)")
@@ -206,6 +206,9 @@ class AttributionFaithfulness(Auditor):
             raise ValueError("no attribution method could run on this model")
         orders = self._orders(attributions, problems, ctx)
         curves = self._curves(ev, problems, orders)
+        notes.append(f"{len(problems)} users; {fn.n_requests} distinct perturbed requests "
+                     "sent to the model")
+        self._units = fn.units
         return self._build(model, data, ctx, problems, attributions, orders, curves, notes)
 
     def _orders(self, attributions, problems, ctx) -> dict[str, list[list[np.ndarray]]]:
@@ -220,27 +223,38 @@ class AttributionFaithfulness(Auditor):
         return orders
 
     def _curves(self, ev: MaskEvaluator, problems, orders) -> dict[str, list[list[tuple]]]:
-        """Deletion and insertion curves (values and target ranks) for every order."""
-        pairs = []
+        """Deletion and insertion curves, and CountER's top-K checks, for every order.
+
+        Each entry is ``(deletion, insertion, in_top_k(all), in_top_k(without explanation),
+        in_top_k(explanation only))``.
+        """
+        pairs, top_pairs = [], []
+        s = self.explanation_size
         for per_user in orders.values():
             for i, olist in enumerate(per_user):
                 d = problems[i].features.n_features
+                kk = min(s, d)
+                top_pairs.append((i, np.ones(d)))
                 for o in olist:
-                    pairs += [(i, m) for m in fm.deletion_masks(o, d)]
-                    pairs += [(i, m) for m in fm.insertion_masks(o, d)]
+                    dm, im = fm.deletion_masks(o, d), fm.insertion_masks(o, d)
+                    pairs += [(i, m) for m in dm] + [(i, m) for m in im]
+                    top_pairs += [(i, dm[kk]), (i, im[kk])]
         ev.evaluate(pairs)
+        ev.evaluate_top_k(top_pairs, self.k)
         out: dict[str, list[list[tuple]]] = {}
         for name, per_user in orders.items():
             out[name] = []
             for i, olist in enumerate(per_user):
                 d = problems[i].features.n_features
+                kk = min(s, d)
                 entry = []
                 for o in olist:
                     dm, im = fm.deletion_masks(o, d), fm.insertion_masks(o, d)
                     entry.append((np.array([ev.value(i, m) for m in dm]),
                                   np.array([ev.value(i, m) for m in im]),
-                                  np.array([ev.rank(i, m) for m in dm]),
-                                  np.array([ev.rank(i, m) for m in im])))
+                                  ev.in_top_k(i, np.ones(d), self.k),
+                                  ev.in_top_k(i, dm[kk], self.k),
+                                  ev.in_top_k(i, im[kk], self.k)))
                 out[name].append(entry)
         return out
 
@@ -248,7 +262,7 @@ class AttributionFaithfulness(Auditor):
         """Faithfulness of one user's orders (averaged over the orders, e.g. random ones)."""
         s = self.explanation_size
         rows = []
-        for dele, ins, drank, irank in entry:
+        for dele, ins, top_all, top_without, top_only in entry:
             kk = min(s, dele.size - 1)
             row = {"comprehensiveness": fm.comprehensiveness(dele[0], dele[kk]),
                    "sufficiency": fm.sufficiency(dele[0], ins[kk]),
@@ -256,9 +270,9 @@ class AttributionFaithfulness(Auditor):
                    "aopc_sufficiency": fm.aopc_sufficiency(dele[0], ins, self.aopc_steps),
                    "deletion_auc": fm.deletion_auc(dele),
                    "insertion_auc": fm.insertion_auc(ins)}
-            if drank[0] < self.k:  # CountER explains items in the top-K
-                row["pn"] = float(drank[kk] >= self.k)
-                row["ps"] = float(irank[kk] < self.k)
+            if top_all:  # CountER explains items in the top-K
+                row["pn"] = float(not top_without)
+                row["ps"] = float(top_only)
             rows.append(row)
         return pd.DataFrame(rows).mean(numeric_only=True).to_dict()
 
@@ -339,8 +353,7 @@ class AttributionFaithfulness(Auditor):
                     "curves": self._curve_table(curves)},
             figures=self._figures(data, problems, attributions, curves, metrics, thr, model),
             evidence=self._evidence(data, problems, attributions, per),
-            notes=notes + [f"{len(problems)} users; {ev_count(curves)} perturbed requests "
-                           "evaluated per method and random baseline"])
+            notes=notes)
 
     def _agreement(self, attributions, ctx) -> list:
         out = []
@@ -377,7 +390,7 @@ class AttributionFaithfulness(Auditor):
     def _mean_curves(entries, grid) -> tuple[np.ndarray, np.ndarray]:
         dels, inss = [], []
         for entry in entries:
-            for dele, ins, _, _ in entry:
+            for dele, ins, *_ in entry:
                 x = np.linspace(0, 1, dele.size)
                 dels.append(np.interp(grid, x, dele))
                 inss.append(np.interp(grid, x, ins))
@@ -400,7 +413,8 @@ class AttributionFaithfulness(Auditor):
                            f"{data.titles.get(p.target, p.target)!r}?")
         grid = np.linspace(0, 1, 11)
         curve_svg = perturbation_curves({n: self._mean_curves(e, grid)
-                                         for n, e in curves.items()})
+                                         for n, e in curves.items()},
+                                        ylabel=getattr(self, "_units", "output"))
         ms = [m for m in metrics if m.name == "faithfulness_margin"]
         bars = margin_bars([m.scope for m in ms], [m.value for m in ms],
                            [(m.ci_low, m.ci_high) for m in ms], threshold=thr,
@@ -423,7 +437,3 @@ class AttributionFaithfulness(Auditor):
                     "parts": "; ".join(f"{lab}: {v:.3g}" for lab, v in zip(labels, a))})
         return out
 
-
-def ev_count(curves) -> int:
-    """Perturbed requests behind the curves (for the notes)."""
-    return sum(2 * len(c[0]) for entries in curves.values() for e in entries for c in e)

@@ -113,7 +113,7 @@ def test_rank_only_model_gets_normalised_rank_fallback(worlds):
             return "rank-only-" + inner.fingerprint()
 
     res = _run(RankOnly(), data, 2, methods=("feature_ablation",))
-    assert "rank-based normalised rank" in res.notes[0]
+    assert res.notes[0].startswith("attributed output (rank): normalised rank")
     assert res.metric("faithfulness_margin", "feature_ablation").ci_low > 0
 
 
