@@ -89,16 +89,48 @@ def _verdict_code(report: Any) -> int:
     return EXIT_PASSED if report.passed else EXIT_FAILED
 
 
+#: ``demo --quick``: caps on auditor parameters (applied where an auditor has them).
+QUICK_CAPS = {"n_users": 30, "n_shadows": 2, "n_references": 50, "n_canaries": 5,
+              "n_candidates": 20, "n_targets": 3}
+
+
+def quick_config() -> dict[str, Any]:
+    """Per-auditor overrides that shrink every built-in auditor for a smoke test."""
+    from .auditors import BUILTIN_AUDITORS, get_auditor_class
+
+    config: dict[str, Any] = {"n_bootstrap": 200, "n_permutations": 200}
+    for name in BUILTIN_AUDITORS:
+        try:
+            defaults = get_auditor_class(name)().get_params()
+        except Exception:  # not installed: the audit reports it as skipped
+            continue
+        params = {k: min(v, cap) for k, cap in QUICK_CAPS.items()
+                  if isinstance(v := defaults.get(k), int) and not isinstance(v, bool)}
+        if params:
+            config[name] = {"params": params}
+    return config
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+    except Exception:  # transformers is optional for some models
+        return
+    hf_logging.disable_progress_bar()
+
+
 # ------------------------------------------------------------------ commands
 def cmd_demo(args: argparse.Namespace) -> int:
     import recaudit as ra
 
     progress = not args.no_progress
+    if not progress:
+        _quiet_transformers()
     if args.quick:
         data = ra.datasets.synthetic(n_users=80, n_items=50, seed=0)
         config = ra.models.TinyLMConfig(epochs=2)
         model = ra.models.train_tiny_lm(data, seed=0, config=config, progress=progress)
-        run = {"n_bootstrap": 200, "n_permutations": 200}
+        run = quick_config()
     else:
         data = ra.datasets.synthetic(seed=0)
         model = ra.models.train_tiny_lm(data, seed=0, progress=progress)
@@ -117,6 +149,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .spec import load_spec
 
     spec = load_spec(args.spec)
+    if args.no_progress:
+        _quiet_transformers()
     html = args.out or spec.output.get("html") or f"reports/{Path(args.spec).stem}.html"
     json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
     report = spec.run_audit(progress=False if args.no_progress else None, html=html,
