@@ -173,16 +173,17 @@ class EmbeddingRecommender(BaseRecommender):
         self._encode(prompts + overrides)
         return self._encode(prompts)
 
-    def _item_matrix(self, request: Request, items: Sequence[str]) -> np.ndarray:
-        catalog = self._catalog_matrix()
-        m = catalog[[self.data.item_index[i] for i in items]]
-        overrides = dict(request.item_text)
+    def _item_scores(self, request: Request, query: np.ndarray,
+                     items: Sequence[str] | None = None) -> np.ndarray:
+        """Similarity of ``query`` to ``items`` (default: the whole catalog, in order)."""
+        full = self._catalog_matrix() @ query
+        overrides = [i for i, _ in request.item_text if i in self.data.item_index]
         if overrides:
-            m = m.copy()
-            for n, i in enumerate(items):
-                if i in overrides:
-                    m[n] = self._encode([self.item_text(request, i)])[0]
-        return m
+            docs = self._encode([self.item_text(request, i) for i in overrides])
+            full[[self.data.item_index[i] for i in overrides]] = docs @ query
+        if items is None:
+            return full
+        return full[[self.data.item_index[i] for i in items]]
 
     def _check(self, request: Request, ids: Sequence[str], what: str) -> None:
         unknown = [i for i in ids if i not in self.data.item_index]
@@ -210,7 +211,7 @@ class EmbeddingRecommender(BaseRecommender):
             else:
                 seen = set(req.history)
                 pool = [i for i in self.data.item_ids if i not in seen]
-            s = self._item_matrix(req, pool) @ q
+            s = self._item_scores(req, q, pool)
             order = np.argsort(-s, kind="stable")[:k]
             out.append(Ranking(tuple(pool[i] for i in order), tuple(s[order].tolist())))
         return out
@@ -221,7 +222,7 @@ class EmbeddingRecommender(BaseRecommender):
                 raise RequestError(f"score() needs request.candidates (user {r.user_id!r})")
             self._check(r, r.candidates, "candidates")
         queries = self._prepare(requests)
-        return [(self._item_matrix(r, list(r.candidates)) @ q).astype(float)
+        return [self._item_scores(r, q, r.candidates).astype(float)
                 for r, q in zip(requests, queries)]
 
     def nll(self, requests: Sequence[Request], targets: Sequence[str]) -> np.ndarray:
@@ -234,7 +235,7 @@ class EmbeddingRecommender(BaseRecommender):
         queries = self._prepare(requests)
         out = np.empty(len(requests))
         for n, (req, q, t) in enumerate(zip(requests, queries, targets)):
-            logits = (self._item_matrix(req, self.data.item_ids) @ q).astype(np.float64)
+            logits = self._item_scores(req, q).astype(np.float64)
             logits /= self.temperature
             m = logits.max()
             logz = m + np.log(np.exp(logits - m).sum())
