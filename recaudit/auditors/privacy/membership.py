@@ -205,7 +205,7 @@ class MembershipInference(Auditor):
             if attack == "loss":
                 scores["loss"] = self._loss(model, ex)
             elif attack == "reference":
-                scores.update(self._lira(model, data, ex, ctx))
+                scores.update(self._lira(model, data, ex, ctx, notes))
             else:
                 scores["rank_only"] = self._rank_only(model, data, users, ctx, caps, notes)
         return self._report(scores, ex, data, ctx, notes)
@@ -216,7 +216,8 @@ class MembershipInference(Auditor):
         nll = np.asarray(model.nll(ex.requests, ex.targets), dtype=float)
         return -nll, ex.labels, ex.pair
 
-    def _lira(self, model: Any, data: Any, ex: _Examples, ctx: AuditContext) -> dict:
+    def _lira(self, model: Any, data: Any, ex: _Examples, ctx: AuditContext,
+              notes: list[str]) -> dict:
         n_u, n_s = len(ex.users), self.n_shadows
         rng = ctx.rng(self.name, "lira")
         # each user IN in exactly half the shadows (as in the LiRA reference code)
@@ -236,8 +237,8 @@ class MembershipInference(Auditor):
         online = (stats.norm.logpdf(target, mu_in, sd_in)
                   - stats.norm.logpdf(target, mu_out, sd_out))
         offline = (target - mu_out) / sd_out
-        self._lira_detail = {"sd_in": sd_in, "sd_out": sd_out,
-                             "mean_in_minus_out": float(np.mean(mu_in - mu_out))}
+        notes.append(f"LiRA: {n_s} shadow models; global sd IN {sd_in:.3g}, OUT {sd_out:.3g}; "
+                     f"mean IN-OUT gap of the logit statistic {np.mean(mu_in - mu_out):.3g}.")
         return {"reference": (online, ex.labels, ex.pair),
                 "reference_offline": (offline, ex.labels, ex.pair)}
 
@@ -309,7 +310,7 @@ class MembershipInference(Auditor):
             notes.append(f"rank_only: attack model trained on a shadow model (fit on "
                          f"{len(shadow_users)} users), evaluated on {len(target_users)} "
                          "other users of the model under test.")
-            return score, yt, np.arange(len(yt)) + 10**6  # unpaired
+            return score, yt, np.arange(len(yt))  # one example per user: unpaired
         y = labels_for(len(users))
         x = self._user_features(model, data, users, y, vectors)
         cv = StratifiedKFold(5, shuffle=True, random_state=ctx.subseed(self.name, "cv"))
@@ -317,7 +318,7 @@ class MembershipInference(Auditor):
         why = "rank_only_shadow=False" if "train" in caps else "no 'train' capability"
         notes.append(f"rank_only ({why}): the attack model is trained on a split of users "
                      "(5-fold out-of-fold predictions).")
-        return score, y, np.arange(len(y)) + 10**6
+        return score, y, np.arange(len(y))
 
     # ------------------------------------------------------------------ report
     def _report(self, scores: dict, ex: _Examples, data: Any, ctx: AuditContext,
@@ -359,11 +360,6 @@ class MembershipInference(Auditor):
                         "truly_member": bool(ex.labels[t]),
                         "attack_score": round(float(s[t]), 4)})
         figures = {"roc_loglog": self._plot_roc(curves)} if curves else {}
-        if "reference" in scores:
-            d = self._lira_detail
-            notes.append(f"LiRA: {self.n_shadows} shadow models; global sd IN {d['sd_in']:.3g}, "
-                         f"OUT {d['sd_out']:.3g}; mean IN-OUT gap of the logit statistic "
-                         f"{d['mean_in_minus_out']:.3g}.")
         notes.append(f"{len(ex.users)} users; with n non-members the smallest non-zero FPR is "
                      "1/n, so TPR at 0.1% FPR is the TPR at zero false positives when n < 1000.")
         return self.result(metrics=metrics, tables={"attacks": pd.DataFrame(rows)},
