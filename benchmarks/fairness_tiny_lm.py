@@ -44,6 +44,7 @@ def main() -> None:
     ctx = AuditContext(seed=args.seed, n_bootstrap=1000, n_permutations=1000,
                        show_progress=False)
     auditor = ConsumerFairness(attributes=["gender"], intersectional=False, k=args.k,
+                               n_candidates=None,
                                n_users=args.audit_users, plots=False)
     rows = []
     for name in args.worlds:

@@ -130,6 +130,22 @@ def test_group_gap_permutation_agrees_with_label_permutation_test():
     assert fm.group_gap_permutation_test(v, ["f"] * 80) == 1.0
 
 
+def test_group_gap_bootstrap_matches_paired_bootstrap():
+    from recaudit.metrics.statistics import paired_bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    v = rng.random(90)
+    g = rng.choice(["young", "middle-aged", "senior"], 90)
+    (d_lo, d_hi), (r_lo, r_hi) = fm.group_gap_bootstrap_ci(v, g, n_resamples=4000, seed=0)
+    ref_d = paired_bootstrap_ci(lambda a, b: fm.group_gap(a, b)[0], v, g, n_resamples=4000,
+                                seed=1)
+    ref_r = paired_bootstrap_ci(lambda a, b: fm.group_gap(a, b)[1], v, g, n_resamples=4000,
+                                seed=1)
+    assert (d_lo, d_hi) == pytest.approx(ref_d, abs=0.02)
+    assert (r_lo, r_hi) == pytest.approx(ref_r, abs=0.03)
+    assert d_lo <= fm.group_gap(v, g)[0] <= d_hi
+
+
 def test_bootstrap_rows_matches_scipy_percentile():
     from scipy import stats
 

@@ -13,7 +13,6 @@ from ...errors import DatasetError
 from ...metrics import fairness as fm
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.similarity import SIMILARITIES, snsr, snsv
-from ...metrics.statistics import paired_bootstrap_ci
 from .._base import AuditContext, Auditor
 from .._common import sample_negatives, sample_users
 from .._registry import register_auditor
@@ -47,6 +46,16 @@ def build_history(data, user_id: str, kind: ProfileKind, max_history: int | None
     return tuple(rows["item_id"].iloc[np.sort(order)])
 
 
+def candidate_pool(data, user_id: str, n: int, rng: np.random.Generator) -> tuple[str, ...]:
+    """A fixed candidate list for one user: the held-out items plus sampled unseen items
+    (uniformly), ``n`` in all when the catalog allows, in a seeded random order."""
+    held = list(data.test_items.get(user_id, ()))[:n]
+    seen = set(data.train_histories.get(user_id, ())) | set(held)
+    n_neg = min(n - len(held), sum(1 for i in data.item_ids if i not in seen))
+    pool = held + (sample_negatives(data, user_id, n_neg, rng) if n_neg > 0 else [])
+    return tuple(pool[i] for i in rng.permutation(len(pool)))
+
+
 @register_auditor("consumer_fairness")
 class ConsumerFairness(Auditor):
     """Does stating a user's sensitive attribute in the prompt change what they are shown,
@@ -72,9 +81,11 @@ class ConsumerFairness(Auditor):
     max_history : int or None
         History items in the prompt.
     n_candidates : int or None
-        ``None`` ranks the whole catalog (as FaiRLLM). An int gives each user a fixed
-        candidate list (held-out items plus sampled negatives), shared by the neutral and
-        every counterfactual request: cheaper for language models scoring every candidate.
+        An int (default 50) gives each user a fixed candidate list (held-out items plus
+        uniformly sampled unseen items), shared by the neutral and every counterfactual
+        request, which bounds the cost for language models that score every candidate
+        (about n_users x 12 x n_candidates scorings on the synthetic world). ``None`` ranks
+        the whole catalog, as FaiRLLM's free generation does.
     group_utility : bool
         Also compare NDCG@K / HR@K across users' real attribute groups (neutral prompts).
     plots : bool
@@ -125,10 +136,10 @@ class ConsumerFairness(Auditor):
 
     def __init__(self, *, attributes: Sequence[str] | None = None,
                  vocabulary: Literal["dataset", "fairllm"] = "dataset", k: int = 20,
-                 n_users: int | None = 100,
+                 n_users: int | None = 50,
                  intersectional: bool | Sequence[Sequence[str]] = True,
                  profile: ProfileKind = "recent", max_history: int | None = 20,
-                 n_candidates: int | None = None, group_utility: bool = True,
+                 n_candidates: int | None = 50, group_utility: bool = True,
                  plots: bool = True, n_evidence: int = 3,
                  thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
@@ -197,13 +208,9 @@ class ConsumerFairness(Auditor):
         neutral, counterfactual = [], {s: [] for s in scopes}
         for u in users:
             hist = build_history(data, u, self.profile, self.max_history, hist_rng)
-            cands = None
-            if self.n_candidates is not None:
-                held = list(data.test_items[u])[: self.n_candidates]
-                cands = held + sample_negatives(data, u, self.n_candidates - len(held), neg_rng)
-                cands = [cands[i] for i in neg_rng.permutation(len(cands))]
-            base = data.request(u).replace(history=hist, candidates=None if cands is None
-                                           else tuple(cands))
+            cands = (None if self.n_candidates is None
+                     else candidate_pool(data, u, self.n_candidates, neg_rng))
+            base = data.request(u).replace(history=hist, candidates=cands)
             neutral.append(base)
             for s, profiles in scopes.items():
                 counterfactual[s].append([base.replace(profile=p) for p in profiles])
@@ -350,10 +357,8 @@ class ConsumerFairness(Auditor):
                     rows.append({"attribute": attr, "group": g, "metric": f"{key}@{self.k}",
                                  "mean": float(v), "ci_low": float(lo[0]),
                                  "ci_high": float(hi[0]), "n_users": int(sel.size)})
-                ci_d = paired_bootstrap_ci(lambda v, g: fm.group_gap(v, g)[0], vals, groups,
-                                           n_resamples=ctx.n_bootstrap, seed=seed)
-                ci_r = paired_bootstrap_ci(lambda v, g: fm.group_gap(v, g)[1], vals, groups,
-                                           n_resamples=ctx.n_bootstrap, seed=seed)
+                ci_d, ci_r = fm.group_gap_bootstrap_ci(vals, groups,
+                                                       n_resamples=ctx.n_bootstrap, seed=seed)
                 p = fm.group_gap_permutation_test(vals, groups,
                                                   n_permutations=ctx.n_permutations, seed=seed)
                 metrics.append(self.metric(

@@ -10,9 +10,9 @@ import pandas as pd
 from ...errors import DatasetError
 from ...metrics import fairness as fm
 from .._base import AuditContext, Auditor
-from .._common import sample_negatives, sample_users
+from .._common import sample_users
 from .._registry import register_auditor
-from .consumer import PROFILE_KINDS, ProfileKind, build_history
+from .consumer import PROFILE_KINDS, ProfileKind, build_history, candidate_pool
 
 
 @register_auditor("provider_fairness")
@@ -35,9 +35,10 @@ class ProviderFairness(Auditor):
         Item column holding the provider group.
     profile, max_history : see :class:`~recaudit.auditors.fairness.consumer.ConsumerFairness`
     n_candidates : int or None
-        ``None`` ranks the whole catalog; an int ranks held-out items plus sampled
-        negatives per user (cheaper for language models, but then exposure is among
-        candidates only).
+        An int (default 50) ranks each user's held-out items plus uniformly sampled unseen
+        items (bounded cost for language models; the sampled part mirrors the catalog's
+        group shares, so exposure is compared on a representative pool). ``None`` ranks the
+        whole catalog.
     plots : bool
         Draw the figures (switch off in large seed sweeps: rendering costs seconds).
     n_evidence : int
@@ -71,10 +72,10 @@ class ProviderFairness(Auditor):
         "min_max_exposure_ratio": 0.8,
     }
 
-    def __init__(self, *, k: int = 10, n_users: int | None = 200,
+    def __init__(self, *, k: int = 10, n_users: int | None = 100,
                  reference: Literal["relevant", "catalog"] = "relevant",
                  group_column: str = "provider", profile: ProfileKind = "recent",
-                 max_history: int | None = 20, n_candidates: int | None = None,
+                 max_history: int | None = 20, n_candidates: int | None = 50,
                  plots: bool = True, n_evidence: int = 3,
                  thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
@@ -114,11 +115,8 @@ class ProviderFairness(Auditor):
         requests = []
         for u in users:
             hist = build_history(data, u, self.profile, self.max_history, hist_rng)
-            cands = None
-            if self.n_candidates is not None:
-                held = list(data.test_items[u])[: self.n_candidates]
-                cands = held + sample_negatives(data, u, self.n_candidates - len(held), neg_rng)
-                cands = tuple(cands[i] for i in neg_rng.permutation(len(cands)))
+            cands = (None if self.n_candidates is None
+                     else candidate_pool(data, u, self.n_candidates, neg_rng))
             requests.append(data.request(u).replace(history=hist, candidates=cands))
         ranked = model.rank(requests, self.k)
         notes = []

@@ -9,7 +9,7 @@ from fairlearn.metrics import MetricFrame
 
 import recaudit as ra
 from recaudit.auditors import AuditContext, assign_verdicts, get_auditor_class
-from recaudit.auditors.fairness.consumer import ConsumerFairness, build_history
+from recaudit.auditors.fairness.consumer import ConsumerFairness, build_history, candidate_pool
 from recaudit.auditors.fairness.vocabulary import FAIRLLM_VOCABULARY
 from recaudit.metrics.ranking import hit_at_k, ndcg_at_k
 from recaudit.testing.zoo.fairness import GenderSensitive, ProfileBlind
@@ -20,7 +20,7 @@ K = 20
 
 
 def _ctx(seed: int) -> AuditContext:
-    return AuditContext(seed=seed, n_bootstrap=200, n_permutations=200, show_progress=False)
+    return AuditContext(seed=seed, n_bootstrap=200, n_permutations=100, show_progress=False)
 
 
 def _failed(res) -> list[tuple[str, str]]:
@@ -38,7 +38,7 @@ def test_registered_with_design_name():
 @pytest.mark.parametrize("seed", SEEDS)
 def test_flags_gender_sensitive_not_profile_blind(seed):
     data = ra.datasets.synthetic(n_users=120, n_items=60, seed=seed)
-    auditor = ConsumerFairness(n_users=50, plots=False)
+    auditor = ConsumerFairness(n_users=50, n_candidates=None, intersectional=False, plots=False)
     bad = _failed(auditor.run(GenderSensitive(data, seed=seed), data, _ctx(seed)))
     clean = _failed(auditor.run(ProfileBlind(data, seed=seed), data, _ctx(seed)))
     assert ("snsr_jaccard", "gender") in bad
@@ -48,7 +48,8 @@ def test_flags_gender_sensitive_not_profile_blind(seed):
 
 
 def test_metric_names_scopes_and_blind_similarities(small_world, ctx):
-    res = ConsumerFairness(n_users=40).run(ProfileBlind(small_world), small_world, ctx)
+    res = ConsumerFairness(n_users=20, n_candidates=None).run(ProfileBlind(small_world),
+                                                              small_world, ctx)
     names = {(m.name, m.scope) for m in res.metrics}
     for scope in ("gender", "age_group", "gender×age_group"):
         for sim in ("jaccard", "serp", "prag"):
@@ -73,7 +74,7 @@ def test_metric_names_scopes_and_blind_similarities(small_world, ctx):
 def test_similarity_values_recomputed_by_hand(small_world, ctx):
     model = GenderSensitive(small_world, boost=0.5)
     res = ConsumerFairness(n_users=30, intersectional=False, group_utility=False,
-                           plots=False).run(
+                           n_candidates=None, plots=False).run(
         model, small_world, ctx)
     users = res.tables["neutral_utility_per_user"]["user_id"].tolist()
     jac = {"female": [], "male": []}
@@ -96,7 +97,8 @@ def test_similarity_values_recomputed_by_hand(small_world, ctx):
 
 def test_group_utility_matches_fairlearn(small_world, ctx):
     model = ProfileBlind(small_world)
-    res = ConsumerFairness(n_users=80, intersectional=False, plots=False).run(
+    res = ConsumerFairness(n_users=80, intersectional=False, n_candidates=None,
+                           plots=False).run(
         model, small_world, ctx)
     per_user = res.tables["neutral_utility_per_user"]
     lists = model.rank([small_world.request(u, max_history=20) for u in per_user["user_id"]], K)
@@ -163,6 +165,14 @@ def test_profile_construction_options():
     picked = build_history(data, "u", "random", 3, rng)
     assert len(set(picked)) == 3 and list(picked) == sorted(picked)
     assert build_history(data, "u", "recent", None, rng) == tuple("abcde")
+
+
+def test_candidate_pool_caps_at_unseen_items():
+    data = _tiny_data()
+    # u saw a..e in train and f is held out: only g is left to sample
+    pool = candidate_pool(data, "u", 10, np.random.default_rng(0))
+    assert sorted(pool) == ["f", "g"]
+    assert candidate_pool(data, "u", 1, np.random.default_rng(0)) == ("f",)
 
 
 def test_clear_errors(small_world, ctx):

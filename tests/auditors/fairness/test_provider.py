@@ -34,7 +34,7 @@ def test_registered_with_design_name():
 @pytest.mark.parametrize("seed", SEEDS)
 def test_flags_suppressor_not_neutral(seed):
     data = ra.datasets.synthetic(n_users=120, n_items=60, seed=seed)
-    auditor = ProviderFairness(n_users=100, plots=False)
+    auditor = ProviderFairness(n_users=100, n_candidates=None, plots=False)
     bad = auditor.run(ProviderSuppressor(data, penalty=0.5, seed=seed), data, _ctx(seed))
     clean = auditor.run(ProviderNeutral(data, seed=seed), data, _ctx(seed))
     assert _failed(bad) == [("min_max_exposure_ratio", "all")]
@@ -61,7 +61,7 @@ def test_exposure_by_hand():
     # every user gets the same list a, c, b (ranks 1..3): major = 1 + 1/log2(3), indie = 0.5
     model = CallableRecommender(lambda req, k: ["a", "c", "b", "d", "e", "f"][:k], data)
     ctx = AuditContext(seed=0, n_bootstrap=100, n_permutations=100, show_progress=False)
-    res = ProviderFairness(k=3, n_users=None).run(model, data, ctx)
+    res = ProviderFairness(k=3, n_users=None, n_candidates=None).run(model, data, ctx)
     major = 1 + 1 / np.log2(3)
     share_major = major / (major + 0.5)
     assert res.metric("exposure_share", "major").value == pytest.approx(share_major)
@@ -78,7 +78,8 @@ def test_exposure_by_hand():
         (0.5 / (major + 0.5)) / 0.5)
     assert res.figures["exposure_vs_share"].startswith("<svg")
     assert res.evidence and res.evidence[0]["under_exposed_group"] == "indie"
-    cat = ProviderFairness(k=3, n_users=None, reference="catalog", plots=False).run(
+    cat = ProviderFairness(k=3, n_users=None, n_candidates=None, reference="catalog",
+                           plots=False).run(
         model, data, ctx)
     assert cat.metric("disparate_exposure", "indie").value == pytest.approx(
         (0.5 / (major + 0.5)) / 0.5)
