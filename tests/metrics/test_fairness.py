@@ -136,10 +136,10 @@ def test_group_gap_bootstrap_matches_paired_bootstrap():
     rng = np.random.default_rng(3)
     v = rng.random(90)
     g = rng.choice(["young", "middle-aged", "senior"], 90)
-    (d_lo, d_hi), (r_lo, r_hi) = fm.group_gap_bootstrap_ci(v, g, n_resamples=4000, seed=0)
-    ref_d = paired_bootstrap_ci(lambda a, b: fm.group_gap(a, b)[0], v, g, n_resamples=4000,
+    (d_lo, d_hi), (r_lo, r_hi) = fm.group_gap_bootstrap_ci(v, g, n_resamples=2000, seed=0)
+    ref_d = paired_bootstrap_ci(lambda a, b: fm.group_gap(a, b)[0], v, g, n_resamples=2000,
                                 seed=1)
-    ref_r = paired_bootstrap_ci(lambda a, b: fm.group_gap(a, b)[1], v, g, n_resamples=4000,
+    ref_r = paired_bootstrap_ci(lambda a, b: fm.group_gap(a, b)[1], v, g, n_resamples=2000,
                                 seed=1)
     assert (d_lo, d_hi) == pytest.approx(ref_d, abs=0.02)
     assert (r_lo, r_hi) == pytest.approx(ref_r, abs=0.03)

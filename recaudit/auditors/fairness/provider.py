@@ -246,7 +246,7 @@ class ProviderFairness(Auditor):
 def _figure(table: pd.DataFrame, k: int) -> str:
     from ...report.figures import figure_to_svg, new_figure
 
-    fig, ax = new_figure(width=max(4.0, 1.3 * len(table) + 2), height=3.0)
+    fig, ax = new_figure(width=max(4.5, 1.3 * len(table) + 2), height=3.0)
     x = np.arange(len(table))
     w = 0.27
     ax.bar(x - w, table["catalog_share"], w, label="catalog share", color="#bbbbbb")
@@ -260,5 +260,5 @@ def _figure(table: pd.DataFrame, k: int) -> str:
     ax.set_ylabel("share")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
-    ax.set_title("Provider exposure vs catalog and relevant shares (95% CI)")
+    ax.set_title("Exposure share vs catalog and relevant share (95% CI)", fontsize=8)
     return figure_to_svg(fig)
