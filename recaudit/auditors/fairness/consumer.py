@@ -247,7 +247,9 @@ class ConsumerFairness(Auditor):
         tables["alignment_by_value"] = pd.DataFrame(align_rows)
         if self.plots:
             figures["similarity_by_value"] = _similarity_figure(tables["similarity_by_value"])
-        evidence = sorted(evidence, key=lambda e: e["jaccard"])[: self.n_evidence]
+        seen: set[str] = set()
+        evidence = [e for e in sorted(evidence, key=lambda e: e["jaccard"])
+                    if not (e["user"] in seen or seen.add(e["user"]))][: self.n_evidence]
         if not evidence:
             notes.append("no counterfactual list differed from its neutral list")
 
