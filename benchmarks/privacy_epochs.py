@@ -7,7 +7,18 @@ on each, printing a table with bootstrap CIs over users.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_epochs.py [--epochs 1 5 20]
 
 Models are cached under ``--cache`` so a re-run only re-audits. Expect a few minutes on two
-CPU cores.
+CPU cores (about 12 minutes on a heavily shared 2-core machine, mostly the 20-epoch training).
+
+Measured 2026-11-28, synthetic(n_users=80, n_items=40, seed=0), 80 users (one member and one
+non-member example each), 95% bootstrap CIs over users::
+
+    epochs  loss AUC              TPR@1%FPR             exact-continuation gap (top-1)
+         1  0.583 [0.486, 0.665]  0.050 [0.013, 0.113]  0.025 [-0.033, 0.075]
+         5  0.637 [0.541, 0.721]  0.025 [0.000, 0.100]  0.012 [-0.038, 0.062]
+        20  0.854 [0.796, 0.904]  0.400 [0.300, 0.512]  0.362 [0.304, 0.425]
+
+With 80 non-members the smallest non-zero FPR is 1/80, so TPR at 1% (and 0.1%) FPR is the
+TPR at zero false positives.
 """
 
 from __future__ import annotations
