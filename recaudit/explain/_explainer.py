@@ -184,8 +184,8 @@ class ExplainingLM(BaseRecommender):
                                   max_new_tokens=self.max_new_tokens, do_sample=False,
                                   pad_token_id=pad)
             for r, n in enumerate(chunk):
-                text = tok.decode(gen[r, width:], skip_special_tokens=True)
-                title = text.split(end, 1)[0].strip() if end else text.strip()
+                text = tok.decode(gen[r, width:], skip_special_tokens=True).strip()
+                title = text.split(end, 1)[0].strip() if end else text
                 if title:
                     out[n] = self._match(title) or title
         return out

@@ -111,11 +111,11 @@ class AttributionFaithfulness(Auditor):
         "faithfulness_margin": 0.05,
     }
 
-    def __init__(self, *, n_users: int = 30,
+    def __init__(self, *, n_users: int = 20,
                  methods: tuple[str, ...] = METHODS, max_history: int = 10,
                  include_profile: bool = True, n_candidates: int = 10, k: int = 3,
-                 explanation_size: int = 1, aopc_steps: int = 5, shapley_samples: int = 8,
-                 ig_steps: int = 16, n_random: int = 3, output: str = "auto",
+                 explanation_size: int = 1, aopc_steps: int = 5, shapley_samples: int = 5,
+                 ig_steps: int = 16, n_random: int = 2, output: str = "auto",
                  temperature: float | str = "auto",
                  thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
