@@ -71,7 +71,9 @@ class PopularityBias(Auditor):
         "long-tail items per list) and ACLT (their count), PopRSP and PopREO (std/mean of the "
         "head and tail recommendation rates, over all or only relevant test items), the Gini "
         "index of recommendation counts over every catalog item (0 = equal exposure; Elliot "
-        "reports 1 - G) and item coverage, each with a percentile bootstrap CI over users. Two "
+        "reports 1 - G) and item coverage, each with a bootstrap CI over users (percentile; for Gini "
+        "and coverage, which resampling biases, an interval of the same width centred on the "
+        "estimate). Two "
         "metrics carry verdicts. popularity_lift is, per user, the mean popularity of the "
         "recommended items divided by the mean popularity of the user's own training history "
         "(1 = calibrated to the user's taste for popularity), averaged over each user group "
@@ -119,7 +121,7 @@ class PopularityBias(Auditor):
         extra = max(len(h) for h in hist.values()) if self.exclude_seen else 0
         requests: list[Request] = [data.request(u, max_history=self.max_history)
                                    for u in users]
-        rankings = model.rank(requests, k + extra)
+        rankings = model.rank(requests, min(k + extra, len(data.item_ids)))
         catalog = data.item_index
         lists, unknown, short = [], 0, 0
         for u, r in ctx.progress(zip(users, rankings), desc="popularity_bias: lists",
@@ -179,6 +181,15 @@ class PopularityBias(Auditor):
         def pci(stat, *arrays) -> tuple[float, float]:
             return paired_bootstrap_ci(stat, *arrays, n_resamples=B, seed=seed)
 
+        def centred_ci(stat, *arrays) -> tuple[float, float]:
+            """Bootstrap interval centred on the estimate (width of the percentile interval),
+            clipped to [0, 1]: resampling users with repeats biases catalog-level statistics
+            (fewer distinct items, more concentration), so percentile bounds can miss the
+            estimate entirely."""
+            v = stat(*arrays)
+            lo, hi = pci(stat, *arrays)
+            return (max(0.0, v - (hi - lo) / 2), min(1.0, v + (hi - lo) / 2))
+
         def rsp(a, b, c, d) -> float:
             return P.rsp_from_counts(a.sum(), b.sum(), c.sum(), d.sum())
 
@@ -210,10 +221,11 @@ class PopularityBias(Auditor):
             self.metric("pop_reo", rsp(eh, eah, et, eat), ci=pci(rsp, eh, eah, et, eat),
                         higher_is_better=False,
                         description="as pop_rsp, over relevant (test) items only"),
-            self.metric("gini", gini_rows(incidence), ci=pci(gini_rows, incidence),
+            self.metric("gini", gini_rows(incidence), ci=centred_ci(gini_rows, incidence),
                         higher_is_better=False,
                         description="Gini index of recommendation counts, all catalog items"),
-            self.metric("coverage", coverage_rows(incidence), ci=pci(coverage_rows, incidence),
+            self.metric("coverage", coverage_rows(incidence),
+                        ci=centred_ci(coverage_rows, incidence),
                         higher_is_better=True,
                         description="distinct recommended items / catalog size"),
         ]
