@@ -428,7 +428,14 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
     report = AuditReport(metadata=meta, title=title or f"recaudit audit of {meta['model']['type']}",
                          complete=False)
     t_start = time.perf_counter()
+    bar = None
+    if progress and len(planned) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(planned), desc="audit", unit="auditor", dynamic_ncols=True)
     for p in planned:
+        if bar is not None:
+            bar.set_postfix_str(p.name)
         t0 = time.perf_counter()
         if p.auditor is None:
             res = _skipped(p.name, None, p.unavailable)
@@ -459,6 +466,10 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
         if out_json is not None:
             assign_verdicts(report.results, alpha=ctx.alpha)
             report.to_json(out_json)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     assign_verdicts(report.results, alpha=ctx.alpha)
     total = report.cost
     meta["ended"] = _now()
