@@ -30,9 +30,10 @@ def heat_strip(labels: Sequence[str], attributions: Mapping[str, np.ndarray], *,
     ax.set_yticks(range(len(methods)), methods)
     for r in range(mat.shape[0]):
         for c in range(mat.shape[1]):
-            ax.text(c, r, f"{mat[r, c]:.2g}", ha="center", va="center", fontsize=6)
+            ax.text(c, r, f"{mat[r, c]:.2g}", ha="center", va="center", fontsize=6,
+                    color="white" if abs(norm[r, c]) > 0.6 else "black")
     ax.set_title(title or "attribution per prompt part (oldest history item first)")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="attribution / max |attribution|")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="scaled attribution")
     return figure_to_svg(fig)
 
 

@@ -43,6 +43,11 @@ _LOWER_BETTER = {"sufficiency", "aopc_sufficiency", "deletion_auc"}
 class AttributionFaithfulness(Auditor):
     """Faithfulness of attributions over history items and profile attributes.
 
+    Requires only ``rank``: the attributed output is the top item's log-likelihood when the
+    model declares ``nll``, else its (standardised) score when it declares ``score``, else
+    its normalised rank among the candidates (see :class:`recaudit.explain.TargetFunction`).
+    LayerIntegratedGradients additionally needs ``gradients`` and ``prompt``.
+
     Parameters
     ----------
     n_users : int
