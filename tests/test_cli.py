@@ -121,3 +121,24 @@ def test_demo_quick(tmp_path, capsys):
     assert out.exists() and (tmp_path / "demo.json").exists()
     printed = capsys.readouterr().out
     assert "popularity_bias" in printed and ("PASSED" in printed or "FAILED" in printed)
+
+
+def test_spec_builds_what_it_names(tmp_path):
+    spec = load_spec({"dataset": {"kind": "synthetic", "n_users": 30, "n_items": 30, "seed": 4,
+                                  "effects": {"popularity": 0, "gender": 0, "age": 0,
+                                              "provider": 0}},
+                      "model": {"kind": "random", "seed": 3},
+                      "auditors": [{"name": "popularity_bias", "params": {"k": 5},
+                                    "thresholds": {"popularity_lift": 2}}]})
+    data = spec.build_dataset()
+    assert len(data.user_ids) == 30
+    model = spec.build_model(data)
+    assert type(model).__name__ == "RandomRecommender" and model.seed == 3
+    assert spec.auditors == [{"name": "popularity_bias", "params": {"k": 5},
+                              "thresholds": {"popularity_lift": 2.0}}]
+    # data paths are relative to the spec file
+    (tmp_path / "specs").mkdir()
+    path = tmp_path / "specs" / "ml.yaml"
+    path.write_text("dataset: {kind: movielens_100k, path: ml-100k}\nmodel: {kind: random}\n")
+    ml = load_spec(path)
+    assert ml._resolve_data_path(ml.dataset["path"]) == tmp_path / "specs" / "ml-100k"
