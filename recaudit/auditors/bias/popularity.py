@@ -334,7 +334,7 @@ class PopularityBias(Auditor):
             ax.axvline(thr, color="tab:red", ls="--", label=f"threshold ({thr:g})")
         ax.set_xlabel("popularity lift (recommended / history mean popularity)")
         ax.set_title("Popularity lift by user group (95% CI)")
-        ax.legend(frameon=False, loc="lower right")
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
         return figure_to_svg(fig)
 
     @staticmethod

@@ -281,7 +281,9 @@ class PositionBias(Auditor):
                alpha=0.8)
         ax.axhline(float(top_table["expected_if_uniform"].iloc[0]), color="tab:red", ls="--",
                    label="uniform")
-        ax.set_xlabel("input position of the item ranked first")
+        n = len(top_table)
+        ax.set_xticks(range(0, n, 2 if n > 12 else 1))
+        ax.set_xlabel("input position of the item ranked first (0 = first)")
         ax.set_ylabel("count (users x shuffles)")
         ax.set_title("Where the top-1 item sat in the candidate list")
         ax.legend(frameon=False)
