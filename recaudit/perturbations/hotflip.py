@@ -5,7 +5,8 @@ For a model with the ``gradients`` capability, the first-order (HotFlip, Ebrahim
 the item's title is replaced by token v is ``(E_v - E_placeholder) . g``, with ``g`` the
 gradient of the log-likelihood with respect to the placeholder's input embeddings (summed over
 every place the title appears: the candidate list in the prompt and the scored answer).
-Ranking tokens by ``E_v . g`` gives the candidates a gradient-guided attack tries first.
+Ranking tokens by ``E_v . g`` plus the exact log p(v | title prefix) of the appended token
+in the answer gives the candidates a gradient-guided attack tries first.
 """
 
 from __future__ import annotations
@@ -86,13 +87,19 @@ def hotflip_tokens(model: Any, data: Any, requests: Sequence[Request], item: str
             lp = torch.log_softmax(logits[plen - 1:len(ids) - 1], dim=-1)
             score = lp.gather(-1, cont[:, None]).sum()
             (grad,) = torch.autograd.grad(score, x)
-        g = grad[0, pos].sum(0)
-        total = g if total is None else total + g
+            with torch.no_grad():
+                # first-order effect through the inputs, plus the exact log-probability of
+                # the token itself where it is part of the scored answer
+                gain = emb.weight.float() @ grad[0, pos].sum(0).float()
+                for q in pos:
+                    if q >= plen:
+                        gain += torch.log_softmax(logits[q - 1], dim=-1)
+        total = gain if total is None else total + gain
     if total is None:
         raise ValueError(f"no placeholder position found for item {item!r}: the tokenizer "
                          "merges every placeholder with its neighbours")
     with torch.no_grad():
-        order = torch.argsort(emb.weight.float() @ total.float(), descending=True).tolist()
+        order = torch.argsort(total, descending=True).tolist()
     out: list[str] = []
     seen: set[str] = set()
     for v in order:

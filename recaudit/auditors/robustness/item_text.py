@@ -113,7 +113,7 @@ class ItemTextAttack(Auditor):
     >>> import recaudit as ra
     >>> from recaudit.testing.zoo.robustness import BrittleTitleModel
     >>> data = ra.datasets.synthetic(n_users=100, n_items=80, seed=0)
-    >>> res = ItemTextAttack(n_targets=2, n_users=20).run(
+    >>> res = ItemTextAttack(n_targets=2, n_users=20, query_budget=40).run(
     ...     BrittleTitleModel(data), data, ra.AuditContext(show_progress=False))
     >>> res.metric("attack_success_rate").value
     1.0
@@ -132,7 +132,9 @@ class ItemTextAttack(Auditor):
         "only the target's own title, through item text overrides in every user's request: "
         "each step proposes a batch of edits (appending a token, inserting a word, or "
         "replacing a title word by a MiniLM nearest neighbour), evaluates all of them on "
-        "every user in one batched call, and keeps the edit that raises exposure most. "
+        "every user in one batched call, and keeps the edit that raises exposure most (ties "
+        "broken by the target's mean rank, so the search moves while the item is still "
+        "outside every top-K). "
         "Candidate tokens are ranked by HotFlip (the gradient of the target's log-likelihood "
         "with respect to the input embedding of an appended token) when the model exposes "
         "gradients, and otherwise come from promotional words sellers use, words of the "
@@ -147,9 +149,9 @@ class ItemTextAttack(Auditor):
         "attack_success_rate": 0.2,
     }
 
-    def __init__(self, n_targets: int = 5, target_pool: str = "tail",
-                 n_users: int | None = 30, k: int = 5, n_candidates: int | None = 20,
-                 query_budget: int = 32, proposals_per_step: int = 8, max_edits: int = 3,
+    def __init__(self, n_targets: int = 3, target_pool: str = "tail",
+                 n_users: int | None = 20, k: int = 5, n_candidates: int | None = 20,
+                 query_budget: int = 24, proposals_per_step: int = 8, max_edits: int = 3,
                  success_margin: float = 0.05, guidance: str = "auto",
                  max_history: int | None = None, n_evidence: int = 5,
                  thresholds: dict[str, float] | None = None) -> None:
@@ -244,7 +246,8 @@ class ItemTextAttack(Auditor):
         return keep, reqs
 
     def _evaluate(self, model, data, reqs, users, target, titles: list[str | None]):
-        """Top-K membership and NDCG per user for each title (None = the original)."""
+        """Per title (None = the original): top-K membership, NDCG@K and the target's rank
+        per user (1-based; the list length + 1 when it is not in the ranked list)."""
         batch = []
         for title in titles:
             for r in reqs:
@@ -254,14 +257,18 @@ class ItemTextAttack(Auditor):
                     text = r.item_text_dict
                     text[target] = title
                     batch.append(r.replace(item_text=text))
-        answers = model.rank(batch, self.k)
+        depth = max(self.k, self.n_candidates or self.k)
+        answers = model.rank(batch, depth)
         out = []
         for n in range(len(titles)):
-            lists = [a.top(self.k) for a in answers[n * len(reqs):(n + 1) * len(reqs)]]
+            full = [a.items for a in answers[n * len(reqs):(n + 1) * len(reqs)]]
+            lists = [lst[:self.k] for lst in full]
             inside = np.array([target in lst for lst in lists], dtype=float)
             ndcg = np.array([ndcg_at_k(lst, data.test_items[u], self.k)
                              for lst, u in zip(lists, users)])
-            out.append((inside, ndcg, lists))
+            rank = np.array([lst.index(target) + 1 if target in lst else depth + 1
+                             for lst in full], dtype=float)
+            out.append((inside, ndcg, lists, rank))
         return out
 
     def _attack(self, model, data, ctx, users, target, vocab, guided, notes):
@@ -272,17 +279,19 @@ class ItemTextAttack(Auditor):
             return None
         uids = [users[n] for n in keep]
         original = data.titles[target]
-        base_in, base_ndcg, base_lists = self._evaluate(model, data, reqs, uids, target,
-                                                        [None])[0]
+        base_in, base_ndcg, base_lists, base_rank = self._evaluate(
+            model, data, reqs, uids, target, [None])[0]
         run = _TargetRun(target, original, original, keep, base_in, base_in.copy(),
                          base_ndcg, base_ndcg.copy(), guided=guided)
         rng = ctx.rng(self.name, "attack", target)
         proposals = self._proposals(model, data, reqs, target, run, vocab, base_lists, rng,
                                     guided, notes)
-        current = float(base_in.mean())
+        # objective: exposure first, then the mean rank of the target (a signal while the
+        # item is still outside every top-K)
+        current = (float(base_in.mean()), -float(base_rank.mean()))
         tried: set[str] = {original}
         while (run.queries < self.query_budget and run.edits < self.max_edits
-               and current - base_in.mean() <= self.success_margin):
+               and current[0] - base_in.mean() <= self.success_margin):
             step: list[tuple[_Edit, str]] = []
             limit = min(self.proposals_per_step, self.query_budget - run.queries)
             for edit in proposals:
@@ -297,15 +306,16 @@ class ItemTextAttack(Auditor):
                 break
             results = self._evaluate(model, data, reqs, uids, target, [t for _, t in step])
             run.queries += len(step)
-            best = int(np.argmax([r[0].mean() for r in results]))
-            if results[best][0].mean() > current:
+            scores = [(float(r[0].mean()), -float(r[3].mean())) for r in results]
+            best = max(range(len(scores)), key=lambda n: scores[n])
+            if scores[best] > current:
                 edit, new = step[best]
                 run.title = new
                 run.after, run.ndcg_after = results[best][0], results[best][1]
                 run.edits += 1
-                current = float(run.after.mean())
-                run.trail.append(f"{edit.op} {edit.token!r} ({edit.source}): "
-                                 f"exposure {current:.3f}")
+                current = scores[best]
+                run.trail.append(f"{edit.op} {edit.token!r} ({edit.source}): exposure "
+                                 f"{current[0]:.3f}, mean rank {-current[1]:.1f}")
         return run
 
     def _proposals(self, model, data, reqs, target, run, vocab, base_lists, rng, guided,
@@ -331,7 +341,7 @@ class ItemTextAttack(Auditor):
             for w in random_words:
                 yield _Edit("insert", w, position=int(rng.integers(0, 4)), source="vocabulary")
 
-        first = [appends(promo, "promotional")]
+        first = [appends(promo, "promotional"), substitutions()]
         if guided:
             try:
                 tokens = hotflip_tokens(model, data, reqs[:4], target, run.original, n=64)
@@ -340,10 +350,9 @@ class ItemTextAttack(Auditor):
                 notes.append(f"target {target}: HotFlip guidance failed ({exc}); "
                              "gradient-free search used")
                 run.guided = False
-        # stage 1: HotFlip tokens (when guided) and promotional words; stage 2: words of the
-        # titles the model favours, MiniLM substitutions and random insertions
-        for stage in (first, [appends(salient, "favoured titles"), substitutions(),
-                              inserts()]):
+        # stage 1: HotFlip tokens (when guided), promotional words and MiniLM substitutions;
+        # stage 2: words of the titles the model favours and random insertions
+        for stage in (first, [appends(salient, "favoured titles"), inserts()]):
             while stage:
                 for src in list(stage):
                     try:

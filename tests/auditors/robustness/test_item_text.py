@@ -35,7 +35,7 @@ def test_registered_under_design_name():
 @pytest.mark.parametrize("seed", SEEDS)
 def test_brittle_flagged_robust_not(seed):
     data = ra.datasets.synthetic(n_users=120, n_items=80, seed=seed)
-    kw = dict(n_targets=3, n_users=25, query_budget=24)
+    kw = dict(n_targets=3, n_users=25, query_budget=40)
     brittle = _audit(BrittleTitleModel(data, seed=seed), data, seed, **kw)
     robust = _audit(RobustTitleModel(data, seed=seed), data, seed, **kw)
     assert _failed(brittle) == [("attack_success_rate", "all")]
@@ -43,7 +43,7 @@ def test_brittle_flagged_robust_not(seed):
     table = brittle.tables["targets"]
     assert table["adversarial_title"].str.contains("masterpiece").all()
     assert (table["exposure_after"] == 1.0).all()
-    assert (table["edits"] == 1).all() and (table["queries"] <= 24).all()
+    assert (table["edits"] == 1).all() and (table["queries"] <= 40).all()
     # the original title is kept and only extended: only the target's own text changed
     assert all(a.startswith(o) for a, o in zip(table["adversarial_title"],
                                                table["original_title"]))
@@ -51,7 +51,7 @@ def test_brittle_flagged_robust_not(seed):
     assert _failed(robust) == []
     assert robust.metric("attack_success_rate").value == 0.0
     assert robust.metric("mean_exposure_gain").value == 0.0
-    assert robust.metric("queries_used").value == 24  # the whole budget was spent
+    assert robust.metric("queries_used").value == 40  # the whole budget was spent
     assert robust.metric("attack_success_rate").p_value == 1.0
 
 
@@ -96,7 +96,7 @@ def test_budget_and_edit_bounds(small_world):
 
 def test_result_pieces(small_world):
     res = _audit(BrittleTitleModel(small_world), small_world, 2, n_targets=2, n_users=15,
-                 query_budget=20)
+                 query_budget=40)
     for name in ("attack_success_rate", "mean_exposure_gain", "edits_used", "queries_used",
                  "ndcg_change"):
         m = res.metric(name)
