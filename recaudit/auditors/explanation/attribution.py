@@ -27,6 +27,7 @@ from ...explain._attribution import (
 )
 from ...explain._features import PromptFeatures
 from ...explain._plots import heat_strip, margin_bars, perturbation_curves
+from ...explain._tables import attribution_table, curve_table, mean_curves
 from ...explain._target import TargetFunction
 from ...metrics import faithfulness as fm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
@@ -354,8 +355,8 @@ class AttributionFaithfulness(Auditor):
         return self.result(
             metrics=metrics,
             tables={"faithfulness": pd.DataFrame(rows),
-                    "attributions": self._attribution_table(data, problems, attributions),
-                    "curves": self._curve_table(curves)},
+                    "attributions": attribution_table(data, problems, attributions),
+                    "curves": curve_table(curves)},
             figures=self._figures(data, problems, attributions, curves, metrics, thr, model),
             evidence=self._evidence(data, problems, attributions, per),
             notes=notes)
@@ -375,41 +376,6 @@ class AttributionFaithfulness(Auditor):
                 f"({rho.size} users with non-constant attributions)"))
         return out
 
-    def _attribution_table(self, data, problems, attributions) -> pd.DataFrame:
-        rows = []
-        for m, attrs in attributions.items():
-            for p, a in zip(problems, attrs):
-                f = p.features
-                order = np.argsort(-a, kind="stable")
-                rank = np.empty_like(order)
-                rank[order] = np.arange(order.size)
-                for n, (kind, key, label) in enumerate(zip(f.kinds, f.keys,
-                                                           f.labels(data.titles))):
-                    rows.append({"user_id": f.request.user_id, "method": m, "position": n,
-                                 "kind": kind, "feature": key, "label": label,
-                                 "attribution": float(a[n]), "rank": int(rank[n]),
-                                 "target": p.target})
-        return pd.DataFrame(rows)
-
-    @staticmethod
-    def _mean_curves(entries, grid) -> tuple[np.ndarray, np.ndarray]:
-        dels, inss = [], []
-        for entry in entries:
-            for dele, ins, *_ in entry:
-                x = np.linspace(0, 1, dele.size)
-                dels.append(np.interp(grid, x, dele))
-                inss.append(np.interp(grid, x, ins))
-        return np.mean(dels, axis=0), np.mean(inss, axis=0)
-
-    def _curve_table(self, curves) -> pd.DataFrame:
-        grid = np.linspace(0, 1, 11)
-        rows = []
-        for name, entries in curves.items():
-            dele, ins = self._mean_curves(entries, grid)
-            rows += [{"method": name, "fraction": float(g), "deletion": float(d),
-                      "insertion": float(i)} for g, d, i in zip(grid, dele, ins)]
-        return pd.DataFrame(rows)
-
     def _figures(self, data, problems, attributions, curves, metrics, thr, model) -> dict:
         p = problems[0]
         strip = heat_strip(p.features.labels(data.titles),
@@ -417,7 +383,7 @@ class AttributionFaithfulness(Auditor):
                            title=f"user {p.features.request.user_id}: why "
                            f"{data.titles.get(p.target, p.target)!r}?")
         grid = np.linspace(0, 1, 11)
-        curve_svg = perturbation_curves({n: self._mean_curves(e, grid)
+        curve_svg = perturbation_curves({n: mean_curves(e, grid)
                                          for n, e in curves.items()},
                                         ylabel=getattr(self, "_units", "output"))
         ms = [m for m in metrics if m.name == "faithfulness_margin"]
