@@ -110,7 +110,7 @@ class PromptRobustness(Auditor):
         "ndcg_drop@history_truncation": 0.2,
     }
 
-    def __init__(self, perturbations: Any = None, k: int = 10, n_users: int | None = 100,
+    def __init__(self, perturbations: Any = None, k: int = 10, n_users: int | None = 60,
                  n_candidates: int | None = 20, max_history: int | None = None,
                  persistence: float = 0.9, kendall_over: str = "union", n_evidence: int = 4,
                  thresholds: dict[str, float] | None = None) -> None:
