@@ -113,7 +113,7 @@ class TitlePerturbation(Perturbation):
     def _apply(self, request: Request, data: Any, rng: np.random.Generator) -> Request:
         ids = list(request.history)
         if self.target == "all" and request.candidates is not None:
-            ids += [c for c in request.candidates if c not in set(ids)]
+            ids += request.candidates
         overrides = request.item_text_dict
         changed = False
         for item in dict.fromkeys(ids):
