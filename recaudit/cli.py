@@ -2,12 +2,14 @@
 
     recaudit demo [--out reports/demo.html] [--quick] [--strict]
     recaudit audit SPEC.yaml [--out report.html] [--json report.json]
+    recaudit ablate SPEC.yaml [--out ablation.html] [--csv ablation.csv]
     recaudit report RESULT.json [--out report.html]
     recaudit list
 
-Exit codes: 0 every verdict passed, 1 some verdict failed or an auditor errored, 2 a usage or
-input error (bad spec, unknown key or auditor, unreadable file, invalid dataset), reported in
-one line on stderr without a traceback.
+Exit codes: 0 every verdict passed (``ablate``, ``report``, ``list``: the command worked;
+``demo``: its report was written, unless ``--strict``), 1 some verdict failed or an auditor
+errored, 2 a usage or input error (bad spec, unknown key or auditor, unreadable file,
+invalid dataset), reported in one line on stderr without a traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="HTML report path (overrides output.html)")
     a.add_argument("--json", help="JSON result path (overrides output.json)")
     a.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    b = sub.add_parser("ablate", help="run the mitigation ablation a YAML spec describes "
+                       "(its 'ablation' section)")
+    b.add_argument("spec", help="spec (YAML) with an 'ablation' section")
+    b.add_argument("--out", help="HTML report path (overrides output.html)")
+    b.add_argument("--csv", help="tidy table path (overrides output.csv)")
+    b.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     r = sub.add_parser("report", help="render a JSON result to HTML")
     r.add_argument("result", help="JSON written by an audit")
@@ -160,6 +169,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return _verdict_code(report)
 
 
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    if not spec.ablation:
+        from .errors import SpecError
+
+        raise SpecError(f"{args.spec}: no 'ablation' section (mitigations, seeds) to run")
+    if args.no_progress:
+        _quiet_transformers()
+    stem = f"reports/{Path(args.spec).stem}"
+    html = args.out or spec.output.get("html") or f"{stem}.html"
+    csv = args.csv or spec.output.get("csv") or str(Path(html).with_suffix(".csv"))
+    result = spec.run_ablation(progress=False if args.no_progress else None, html=html,
+                               csv=csv)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_rows", 200):
+        print(result.aggregate().to_string(index=False))
+    print(f"\nwrote {html} and {csv}")
+    return EXIT_PASSED
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .audit import AuditReport
 
@@ -187,7 +219,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
-COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "report": cmd_report, "list": cmd_list}
+COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "ablate": cmd_ablate, "report": cmd_report,
+            "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

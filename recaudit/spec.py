@@ -26,9 +26,10 @@ from typing import Any
 
 from .errors import DatasetError, SpecError
 
-TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output")
+TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "ablation")
 RUN_KEYS = ("n_bootstrap", "n_permutations", "alpha", "cache", "batch_size", "progress")
-OUTPUT_KEYS = ("html", "json")
+OUTPUT_KEYS = ("html", "json", "csv")
+ABLATION_KEYS = ("mitigations", "seeds", "utility_k", "utility_users")
 AUDITOR_KEYS = ("name", "params", "thresholds")
 SYNTHETIC_KEYS = ("kind", "n_users", "n_items", "seed", "effects", "min_interactions",
                   "max_interactions", "taste", "name")
@@ -197,6 +198,48 @@ def _validate_auditors(entries: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _validate_mitigation(entry: Any, path: str) -> Any:
+    from . import mitigations
+
+    if entry is None:
+        return None
+    if isinstance(entry, list):
+        return [_validate_mitigation(e, f"{path}[{n}]") for n, e in enumerate(entry)]
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+        raise SpecError(f"{path}: expected null, a mitigation name, {{name:, ...params}} or a "
+                        f"list of those, got {entry!r}")
+    name = entry["name"]
+    names = mitigations.available()
+    if name not in names:
+        raise SpecError(f"{path}.name: unknown mitigation {name!r}.{_suggest(name, names)} "
+                        f"Available: {', '.join(names)}")
+    allowed = _init_keywords(mitigations.MITIGATIONS[name].__init__, ())
+    _check_keys(entry, ["name", *allowed], path)
+    return dict(entry)
+
+
+def _validate_ablation(d: Any) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    d = _check_keys(d, ABLATION_KEYS, "ablation")
+    arms = d.get("mitigations")
+    if not isinstance(arms, Mapping) or not arms:
+        raise SpecError("ablation.mitigations: required, a mapping of arm label to null (the "
+                        "baseline), a mitigation name, {name:, ...params} or a list of those")
+    d["mitigations"] = {str(k): _validate_mitigation(v, f"ablation.mitigations.{k}")
+                        for k, v in arms.items()}
+    seeds = d.get("seeds", [0, 1, 2])
+    if not isinstance(seeds, list) or not seeds:
+        raise SpecError(f"ablation.seeds: expected a non-empty list of integers, got {seeds!r}")
+    d["seeds"] = [_typed(x, int, f"ablation.seeds[{n}]") for n, x in enumerate(seeds)]
+    for key in ("utility_k", "utility_users"):
+        if key in d:
+            _typed(d[key], int, f"ablation.{key}", low=1)
+    return d
+
+
 def _allowed_params(name: str, get_cls: Any) -> list[str]:
     try:
         return [p for p in get_cls(name)._param_names() if p != "thresholds"]
@@ -221,6 +264,7 @@ class AuditSpec:
     run: dict[str, Any] = field(default_factory=dict)
     output: dict[str, str] = field(default_factory=dict)
     title: str | None = None
+    ablation: dict[str, Any] | None = None
     source: Path | None = None
 
     # -------------------------------------------------------------- building
@@ -298,11 +342,37 @@ class AuditSpec:
             report.to_html(html)
         return report
 
+    def run_ablation(self, *, progress: bool | None = None, html: str | Path | None = None,
+                     csv: str | Path | None = None) -> Any:
+        """Run the spec's ``ablation`` (mitigation arms x seeds x auditors)."""
+        from .ablation import ablate
+
+        if not self.ablation:
+            raise SpecError("ablation: this spec has no 'ablation' section (mitigations, "
+                            "seeds); see audits/ablation.yaml")
+        progress = self.run.get("progress", True) if progress is None else progress
+        data = self.build_dataset()
+        model = self.build_model(data, progress=progress)
+        ab = self.ablation
+        extra = {k: ab[k] for k in ("utility_k", "utility_users") if k in ab}
+        result = ablate(model, data, ab["mitigations"], self.auditors or [],
+                        seeds=ab["seeds"], config=self.audit_config(),
+                        cache=self.run.get("cache", True), progress=progress, **extra)
+        html = html or self.output.get("html")
+        csv = csv or self.output.get("csv")
+        if html:
+            result.to_html(html)
+        if csv:
+            result.to_csv(csv)
+        return result
+
     def to_dict(self) -> dict[str, Any]:
         out = {"dataset": self.dataset, "model": self.model, "auditors": self.auditors,
                "seed": self.seed, "run": self.run, "output": self.output}
         if self.title:
             out["title"] = self.title
+        if self.ablation:
+            out["ablation"] = self.ablation
         return out
 
 
@@ -361,4 +431,5 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> AuditSpec:
                      model=_validate_model(raw.get("model") or {"kind": "tiny_lm"}),
                      auditors=_validate_auditors(raw.get("auditors")),
                      seed=_typed(raw.get("seed", 0), int, "seed"), run=run, output=output,
-                     title=title, source=path)
+                     title=title, ablation=_validate_ablation(raw.get("ablation")),
+                     source=path)

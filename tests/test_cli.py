@@ -142,3 +142,20 @@ def test_spec_builds_what_it_names(tmp_path):
     path.write_text("dataset: {kind: movielens_100k, path: ml-100k}\nmodel: {kind: random}\n")
     ml = load_spec(path)
     assert ml._resolve_data_path(ml.dataset["path"]) == tmp_path / "specs" / "ml-100k"
+
+
+def test_ablate_spec(tmp_path, capsys):
+    path = _spec(tmp_path, {"kind": "random", "seed": 0},
+                 ablation={"mitigations": {"none": None, "id": "identity"}, "seeds": [0],
+                           "utility_users": 20})
+    assert main(["ablate", str(path), "--no-progress", "--out", str(tmp_path / "ab.html")]) == 0
+    assert "popularity_lift" in capsys.readouterr().out
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "ab.csv")
+    assert set(table["mitigation"]) == {"none", "id"} and (tmp_path / "ab.html").exists()
+    spec = yaml.safe_load(path.read_text())
+    spec["ablation"]["mitigations"]["x"] = {"name": "reweigthing"}
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["ablate", str(path)]) == 2
+    assert "Did you mean 'reweighting'?" in _error_line(capsys)
