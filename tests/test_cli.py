@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -150,8 +151,6 @@ def test_ablate_spec(tmp_path, capsys):
                            "utility_users": 20})
     assert main(["ablate", str(path), "--no-progress", "--out", str(tmp_path / "ab.html")]) == 0
     assert "popularity_lift" in capsys.readouterr().out
-    import pandas as pd
-
     table = pd.read_csv(tmp_path / "ab.csv")
     assert set(table["mitigation"]) == {"none", "id"} and (tmp_path / "ab.html").exists()
     spec = yaml.safe_load(path.read_text())
