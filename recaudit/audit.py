@@ -155,7 +155,11 @@ class AuditReport:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The report as JSON text; also written (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False, default=str)
+        d = self.to_dict()
+        try:
+            text = json.dumps(d, indent=1, allow_nan=False, default=str)
+        except ValueError:  # an infinite value somewhere: Python's JSON dialect keeps it
+            text = json.dumps(d, indent=1, default=str)
         if path is not None:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
