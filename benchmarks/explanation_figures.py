@@ -59,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="reports/explanation_figures")
     parser.add_argument("--n-users", type=int, default=20, help="attribution_faithfulness users")
-    parser.add_argument("--nl-users", type=int, default=100,
+    parser.add_argument("--nl-users", type=int, default=50,
                         help="explanation_faithfulness users")
     parser.add_argument("--skip-lm", action="store_true", help="only the MiniLM recommender")
     parser.add_argument("--skip-minilm", action="store_true", help="only the tiny LM")

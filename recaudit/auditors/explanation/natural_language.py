@@ -106,8 +106,8 @@ class ExplanationFaithfulness(Auditor):
         "hallucinated_citation_rate": 0.05,
     }
 
-    def __init__(self, *, n_users: int = 100, k: int = 1, max_history: int | None = 10,
-                 n_random: int = 5, match_titles: bool = True,
+    def __init__(self, *, n_users: int = 50, k: int = 1, max_history: int | None = 10,
+                 n_random: int = 3, match_titles: bool = True,
                  thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
         self.n_users = n_users
