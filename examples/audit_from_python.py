@@ -28,7 +28,10 @@ def main(quick: bool = False, out: str = "reports/audit_from_python") -> ra.Audi
                   ("consumer_fairness", {"k": 10}),       # a name with parameters
                   {"name": "position_bias", "thresholds": {}}],
         config={"n_bootstrap": 200 if quick else 1000,
-                "popularity_bias": {"thresholds": {"popularity_lift": 1.5}}},
+                "popularity_bias": {"thresholds": {"popularity_lift": 1.5},
+                                    **({"n_users": 30} if quick else {})},
+                **({"consumer_fairness": {"n_users": 30, "n_candidates": 20},
+                    "position_bias": {"n_users": 20}} if quick else {})},
         seed=0, progress=not quick)
 
     print(report)

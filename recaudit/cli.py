@@ -1,6 +1,6 @@
 """The ``recaudit`` command.
 
-    recaudit demo [--out reports/demo.html] [--quick] [--strict]
+    recaudit demo [--out reports/demo.html] [--quick] [--strict] [--auditors NAME ...]
     recaudit audit SPEC.yaml [--out report.html] [--json report.json]
     recaudit ablate SPEC.yaml [--out ablation.html] [--csv ablation.csv]
     recaudit report RESULT.json [--out report.html]
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(smoke test)")
     d.add_argument("--strict", action="store_true", help="exit 1 when a verdict fails "
                    "(by default the demo exits 0 once its report is written)")
+    d.add_argument("--auditors", nargs="+", metavar="NAME", help="only these auditors "
+                   "(default: every built-in auditor)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     a = sub.add_parser("audit", help="run the audit a YAML spec describes")
@@ -131,8 +133,13 @@ def _quiet_transformers() -> None:
 # ------------------------------------------------------------------ commands
 def cmd_demo(args: argparse.Namespace) -> int:
     import recaudit as ra
+    from recaudit.auditors import BUILTIN_AUDITORS as BUILTIN
 
     progress = not args.no_progress
+    if args.auditors:  # fail on a typo before training anything
+        from .audit import resolve_auditors
+
+        resolve_auditors(args.auditors)
     if not progress:
         _quiet_transformers()
     if args.quick:
@@ -146,7 +153,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         run = {}
     out = Path(args.out)
     json_path = out.with_suffix(".json")
-    report = ra.audit(model, data, config=run, seed=0, progress=progress, out_json=json_path,
+    if args.auditors:
+        run = {k: v for k, v in run.items() if k not in BUILTIN or k in args.auditors}
+    report = ra.audit(model, data, args.auditors, config=run, seed=0, progress=progress,
+                      out_json=json_path,
                       title="recaudit demo: the embedded tiny LM on the synthetic world")
     report.to_html(out)
     _print_summary(report)

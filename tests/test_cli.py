@@ -115,10 +115,16 @@ def test_console_script_entry_point(tmp_path):
     assert proc.stderr.strip().startswith("recaudit: error: cannot read spec")
 
 
+def test_demo_rejects_unknown_auditor_before_training(capsys):
+    assert main(["demo", "--quick", "--auditors", "popularity_bais"]) == 2
+    assert "Did you mean 'popularity_bias'" in _error_line(capsys)
+
+
 @pytest.mark.slow
 def test_demo_quick(tmp_path, capsys):
     out = tmp_path / "demo.html"
-    assert main(["demo", "--quick", "--no-progress", "--out", str(out)]) == 0
+    assert main(["demo", "--quick", "--no-progress", "--out", str(out),
+                 "--auditors", "popularity_bias", "provider_fairness"]) == 0
     assert out.exists() and (tmp_path / "demo.json").exists()
     printed = capsys.readouterr().out
     assert "popularity_bias" in printed and ("PASSED" in printed or "FAILED" in printed)
