@@ -3,9 +3,11 @@
 Candidates are scored by the summed token log-probability of their title (plus the
 template's end marker) given the rendered prompt, optionally divided by the token count.
 Scoring encodes each prompt once and re-uses its key/value cache for every candidate title
-of that request (the cache is expanded over the batch of titles), and batches across requests
-with left padding. Free generation (``mode="generate"``) maps generated titles back to the
-catalog and counts unmatched outputs as hallucinations.
+of that request (the cache is expanded over the batch of titles). Requests are batched by
+prompt length and titles by token length, so nothing is padded and a score does not depend
+on what else is in the batch (up to float rounding of different matrix shapes, ~1e-6).
+Free generation (``mode="generate"``) maps generated titles back to the catalog and counts
+unmatched outputs as hallucinations.
 """
 
 from __future__ import annotations
@@ -235,83 +237,71 @@ class HFRecommender(BaseRecommender):
 
     def _score(self, requests: Sequence[Request], pools: Sequence[Sequence[str]],
                normalize: bool | None = None) -> list[np.ndarray]:
-        """Summed (or normalised) log p(continuation | prompt) for every (request, item)."""
+        """Summed (or normalised) log p(continuation | prompt) for every (request, item).
+
+        Requests are grouped by prompt length and titles by token length, so no sequence is
+        ever padded: a score does not depend on what else is in the batch.
+        """
         normalize = self.length_normalize if normalize is None else normalize
-        prompts = [self._encode(self.render(r)) for r in requests]
+        prompts = [self._encode(self.render(r)) or [self._pad_id] for r in requests]
         conts = [[self._encode(self.template.continuation(
             self.template.title(i, r, self.data.titles))) for i in pool]
             for r, pool in zip(requests, pools)]
         out: list[np.ndarray] = [np.zeros(len(p)) for p in pools]
-        order = sorted(range(len(requests)), key=lambda n: len(prompts[n]))
+        by_length: dict[int, list[int]] = {}
+        for n, p in enumerate(prompts):
+            by_length.setdefault(len(p), []).append(n)
         with self._torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                group = order[start:start + self.batch_size]
-                sums = self._score_group([prompts[n] for n in group], [conts[n] for n in group])
-                for n, s in zip(group, sums):
-                    if normalize:
-                        s = s / np.maximum(1, [len(c) for c in conts[n]])
-                    out[n] = s
+            for length in sorted(by_length):
+                group = by_length[length]
+                for start in range(0, len(group), self.batch_size):
+                    part = group[start:start + self.batch_size]
+                    sums = self._score_group([prompts[n] for n in part],
+                                             [conts[n] for n in part])
+                    for n, s in zip(part, sums):
+                        if normalize:
+                            s = s / np.maximum(1, [len(c) for c in conts[n]])
+                        out[n] = s
         return out
 
     def _score_group(self, prompts: list[list[int]],
                      conts: list[list[list[int]]]) -> list[np.ndarray]:
+        """Prompts of equal length: encode once, then every title on the expanded cache."""
         torch = self._torch
         from transformers import DynamicCache
 
         dev = self.device
-        n_req = len(prompts)
-        plen = max(1, max(len(p) for p in prompts))
-        ids = torch.full((n_req, plen), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((n_req, plen), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            if p:
-                ids[r, plen - len(p):] = torch.tensor(p)
-                mask[r, plen - len(p):] = 1
-            else:  # an empty prompt still needs one position to predict from
-                mask[r, -1] = 1
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
-        outputs = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                             use_cache=True)
-        first_lp = torch.log_softmax(outputs.logits[:, -1, :].float(), dim=-1)
+        plen = len(prompts[0])
+        ids = torch.tensor(prompts, dtype=torch.long, device=dev)
+        outputs = self.model(input_ids=ids, use_cache=True)
+        first_lp = torch.log_softmax(outputs.logits[:, -1, :].float(), dim=-1).cpu()
         cache = getattr(outputs, "cache", None) or outputs.past_key_values
         kv = [(layer.keys, layer.values) for layer in cache.layers]
-        lengths = mask.sum(-1)
-
-        rows = [(r, c) for r in range(n_req) for c in range(len(conts[r]))]
-        result = [np.zeros(len(c)) for c in conts]
-        for r, c in rows:
-            tok = conts[r][c]
-            result[r][c] = float(first_lp[r, tok[0]]) if tok else 0.0
-        rest = [(r, c) for r, c in rows if len(conts[r][c]) > 1]
-        rest.sort(key=lambda rc: len(conts[rc[0]][rc[1]]))
         vocab = int(first_lp.shape[-1])
-        longest = len(conts[rest[-1][0]][rest[-1][1]]) if rest else 1
-        width = max(1, _LOGIT_BUDGET // max(1, (longest - 1) * vocab))
-        for start in range(0, len(rest), width):
-            chunk = rest[start:start + width]
-            tmax = max(len(conts[r][c]) for r, c in chunk) - 1
-            inp = torch.full((len(chunk), tmax), self._pad_id, dtype=torch.long)
-            tgt = torch.zeros((len(chunk), tmax), dtype=torch.long)
-            tmask = torch.zeros((len(chunk), tmax), dtype=torch.long)
-            for n, (r, c) in enumerate(chunk):
-                tok = conts[r][c]
-                inp[n, :len(tok) - 1] = torch.tensor(tok[:-1])
-                tgt[n, :len(tok) - 1] = torch.tensor(tok[1:])
-                tmask[n, :len(tok) - 1] = 1
-            rows_idx = torch.tensor([r for r, _ in chunk], device=dev)
-            sub = DynamicCache(ddp_cache_data=[(k.index_select(0, rows_idx),
-                                                v.index_select(0, rows_idx)) for k, v in kv],
-                               config=self.model.config)
-            full_mask = torch.cat([mask.index_select(0, rows_idx), tmask.to(dev)], dim=1)
-            tpos = lengths.index_select(0, rows_idx)[:, None] + torch.arange(tmax, device=dev)
-            logits = self.model(input_ids=inp.to(dev), attention_mask=full_mask,
-                                position_ids=tpos, use_cache=True,
-                                **{self._cache_kwarg: sub}).logits.float()
-            lp = torch.log_softmax(logits, dim=-1).gather(-1, tgt.to(dev)[..., None])[..., 0]
-            lp = (lp * tmask.to(dev)).sum(-1).cpu().numpy()
-            for n, (r, c) in enumerate(chunk):
-                result[r][c] += float(lp[n])
+
+        result = [np.zeros(len(c)) for c in conts]
+        by_len: dict[int, list[tuple[int, int]]] = {}
+        for r, rows in enumerate(conts):
+            for c, tok in enumerate(rows):
+                result[r][c] = float(first_lp[r, tok[0]]) if tok else 0.0
+                if len(tok) > 1:
+                    by_len.setdefault(len(tok), []).append((r, c))
+        for tlen, rows in sorted(by_len.items()):
+            width = max(1, _LOGIT_BUDGET // ((tlen - 1) * vocab))
+            for start in range(0, len(rows), width):
+                chunk = rows[start:start + width]
+                toks = torch.tensor([conts[r][c] for r, c in chunk], dtype=torch.long)
+                idx = torch.tensor([r for r, _ in chunk], device=dev)
+                sub = DynamicCache(ddp_cache_data=[(k.index_select(0, idx),
+                                                    v.index_select(0, idx)) for k, v in kv],
+                                   config=self.model.config)
+                pos = torch.arange(plen, plen + tlen - 1, device=dev).expand(len(chunk), -1)
+                logits = self.model(input_ids=toks[:, :-1].to(dev), position_ids=pos,
+                                    use_cache=True, **{self._cache_kwarg: sub}).logits
+                lp = torch.log_softmax(logits.float(), dim=-1)
+                lp = lp.gather(-1, toks[:, 1:].to(dev)[..., None])[..., 0].sum(-1).cpu()
+                for n, (r, c) in enumerate(chunk):
+                    result[r][c] += float(lp[n])
         return result
 
     # ------------------------------------------------------------------ generation

@@ -31,8 +31,15 @@ from ._templates import PromptTemplate
 from ._types import Request, stable_hash
 
 _SPECIAL = "<|endoftext|>"
-_PIECES = r" ?[^\s;,.]+|[;,.]|\s+"
-_FORMAT_VERSION = 2
+#: Pre-tokenizer patterns: the text BPE merges never cross.
+_PIECES = {
+    # phrases between punctuation: a frequent title becomes one token (an item token, as in
+    # item-indexing LLM recommenders), rarer ones a few; any text still tokenizes
+    "phrases": r"[^;:.,\n]+|[;:.,\n]",
+    # GPT-2-like space-led words
+    "words": r" ?[^\s;:.,]+|[;:.,]|\s+",
+}
+_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,12 @@ class TinyLMConfig:
     n_positions : int
         Longest sequence (prompt + answer) in tokens.
     vocab_size : int
-        Target size of the byte-level BPE vocabulary (256 bytes + merges).
+        Largest size of the byte-level BPE vocabulary (256 bytes + merges); training stops
+        earlier when every piece is a single token.
+    pretokenizer : {"phrases", "words"}
+        Where BPE merges may not cross: "phrases" (between punctuation, so a title seen often
+        becomes a single token, like the item tokens of item-indexing LLM recommenders) or
+        "words" (GPT-2-like space-led words; slower, titles take ~6 tokens).
     epochs : int
         Passes over the training examples (privacy auditors compare leakage by epochs).
     batch_size : int
@@ -58,8 +70,9 @@ class TinyLMConfig:
     profile_share : float
         Share of training prompts that state the user's sensitive attributes.
     prompt_loss_weight : float
-        Weight of the language-modelling loss on the prompt tokens (the history titles are
-        themselves a sequence of items) next to the loss on the answer title.
+        Per-token weight of the language-modelling loss on the prompt tokens (the history
+        titles are themselves a sequence of items: more next-item signal per forward pass);
+        answer tokens have weight 1. An example's loss is divided by its answer length.
     template : PromptTemplate
         The prompt format (also used to score and rank after training).
     """
@@ -68,7 +81,8 @@ class TinyLMConfig:
     n_head: int = 4
     n_embd: int = 128
     n_positions: int = 512
-    vocab_size: int = 1024
+    vocab_size: int = 4096
+    pretokenizer: str = "phrases"
     epochs: int = 6
     batch_size: int = 32
     lr: float = 3e-3
@@ -122,15 +136,16 @@ def _examples(data: Any, config: TinyLMConfig, seed: int,
     return prompts, answers, w / w.mean()
 
 
-def _train_tokenizer(texts: list[str], vocab_size: int) -> Any:
+def _train_tokenizer(texts: list[str], vocab_size: int, pieces: str = "phrases") -> Any:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    # byte-level BPE like GPT-2, but pieces are whole space-led words (punctuation ;,. apart)
-    # so a frequent title word or " (1994)" becomes one token: shorter sequences, same text
+    if pieces not in _PIECES:
+        raise ValueError(f"pretokenizer must be one of {sorted(_PIECES)}, got {pieces!r}")
+    # byte-level BPE like GPT-2 (any text round-trips), merges confined to the pieces
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(_PIECES), behavior="isolated"),
+        pre_tokenizers.Split(Regex(_PIECES[pieces]), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[_SPECIAL],
@@ -201,15 +216,15 @@ def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = Non
     return HFRecommender(folder, data, config.template, recipe=recipe, **recommender_options)
 
 
-def _mean_ce(model: Any, hidden: Any, target: Any, where: Any) -> Any:
-    """Per-example mean cross-entropy over the ``where`` positions (LM head only there)."""
+def _sum_ce(model: Any, hidden: Any, target: Any, where: Any) -> Any:
+    """Per-example summed cross-entropy over the ``where`` positions (LM head only there)."""
     import torch
 
     logits = model.lm_head(hidden[:, :-1][where])
     tok_loss = torch.nn.functional.cross_entropy(logits, target[where], reduction="none")
     per_row = torch.zeros(target.shape, dtype=tok_loss.dtype)
     per_row[where] = tok_loss
-    return per_row.sum(-1) / where.sum(-1).clamp(min=1)
+    return per_row.sum(-1)
 
 
 def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any,
@@ -226,7 +241,7 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
               for v in data.attribute_values(a)]
     extra.append(config.template.candidates_intro)
     tokenizer = _train_tokenizer([p + a for p, a in zip(prompts, answers)] + extra,
-                                 config.vocab_size)
+                                 config.vocab_size, config.pretokenizer)
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
     longest = max(len(p) + len(a) for p, a in zip(p_ids, a_ids))
@@ -280,10 +295,13 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
                 kind[row, len(p_ids[e]):len(seq)] = 1
             hidden = model.transformer(input_ids=inp, attention_mask=att).last_hidden_state
             target, kind = inp[:, 1:], kind[:, 1:]
-            ex_loss = _mean_ce(model, hidden, target, kind == 1)
+            answer = kind == 1
+            n_answer = answer.sum(-1).clamp(min=1)
+            ex_loss = _sum_ce(model, hidden, target, answer)
             if config.prompt_loss_weight > 0:
-                ex_loss = ex_loss + config.prompt_loss_weight * _mean_ce(
+                ex_loss = ex_loss + config.prompt_loss_weight * _sum_ce(
                     model, hidden, target, kind == 2)
+            ex_loss = ex_loss / n_answer
             w = torch.as_tensor(weights[idx], dtype=ex_loss.dtype)
             loss = (w * ex_loss).mean()
             opt.zero_grad(set_to_none=True)

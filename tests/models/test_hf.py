@@ -85,10 +85,14 @@ def test_batched_equals_one_by_one(lm, world):
     batched = lm.score(reqs)
     single = [lm.score([r])[0] for r in reqs]
     for a, b in zip(batched, single):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     big = HFRecommender((lm.model, lm.tokenizer), world, batch_size=64)
     for a, b in zip(big.score(reqs), single):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    whole = [r.replace(candidates=None) for r in reqs]
+    for a, b in zip(big.rank(whole, 5), [lm.rank([r], 5)[0] for r in whole]):
+        assert a.items == b.items
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6, atol=1e-5)
 
 
 def test_length_normalisation_divides_by_token_count(lm, folder, world):
