@@ -37,39 +37,44 @@ def main() -> None:
     ap.add_argument("--audit-users", type=int, default=120, help="users the auditor samples")
     ap.add_argument("--k", type=int, default=10, help="list length K")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-history", type=int, nargs="*", default=[2, 20],
+                    help="history items in the prompt (one audit per value)")
     ap.add_argument("--worlds", nargs="*", default=list(WORLDS), choices=list(WORLDS))
     ap.add_argument("--cache", default=None, help="tiny LM cache folder (default: a temp dir)")
     args = ap.parse_args()
     cache = args.cache or tempfile.mkdtemp(prefix="fairness_tiny_lm_")
     ctx = AuditContext(seed=args.seed, n_bootstrap=1000, n_permutations=1000,
                        show_progress=False)
-    auditor = ConsumerFairness(attributes=["gender"], intersectional=False, k=args.k,
-                               n_candidates=None,
-                               n_users=args.audit_users, plots=False)
     rows = []
     for name in args.worlds:
         data = ra.datasets.synthetic(n_users=args.users, n_items=args.items, seed=args.seed,
                                      effects=WORLDS[name])
         t0 = time.perf_counter()
         model = ra.models.train_tiny_lm(data, seed=args.seed, cache_dir=cache, progress=False)
-        t1 = time.perf_counter()
-        res = auditor.run(model, data, ctx)
-        t2 = time.perf_counter()
-        assign_verdicts([res])
-        row = {"world": name, "train_s": t1 - t0, "audit_s": t2 - t1}
-        for sim in ("jaccard", "serp", "prag"):
-            m = res.metric(f"snsr_{sim}", "gender")
-            row[sim] = (m.value, m.ci_low, m.ci_high, m.p_value, m.verdict)
-        sims = res.tables["similarity_by_value"]
-        row["sim_jaccard"] = dict(zip(sims.loc[sims["similarity"] == "jaccard", "value"],
-                                      sims.loc[sims["similarity"] == "jaccard", "sim"]))
-        rows.append(row)
-        print(f"[{name}] trained in {row['train_s']:.0f} s, audited in {row['audit_s']:.0f} s; "
-              f"{res.notes[-1]}", flush=True)
+        train_s = time.perf_counter() - t0
+        for h in args.max_history:
+            auditor = ConsumerFairness(attributes=["gender"], intersectional=False, k=args.k,
+                                       n_candidates=None, max_history=h,
+                                       n_users=args.audit_users, plots=False)
+            t1 = time.perf_counter()
+            res = auditor.run(model, data, ctx)
+            audit_s = time.perf_counter() - t1
+            assign_verdicts([res])
+            row = {"world": f"{name}, history {h}", "train_s": train_s, "audit_s": audit_s,
+                   "h": h, "effect": name}
+            for sim in ("jaccard", "serp", "prag"):
+                m = res.metric(f"snsr_{sim}", "gender")
+                row[sim] = (m.value, m.ci_low, m.ci_high, m.p_value, m.verdict)
+            sims = res.tables["similarity_by_value"]
+            jac = sims[sims["similarity"] == "jaccard"]
+            row["sim_jaccard"] = dict(zip(jac["value"], jac["sim"]))
+            rows.append(row)
+            print(f"[{row['world']}] trained in {train_s:.0f} s, audited in {audit_s:.0f} s; "
+                  f"{res.notes[-1]}", flush=True)
 
     print(f"\nconsumer_fairness on the tiny LM: gender, K={args.k}, {args.audit_users} users, "
           f"world {args.users} users x {args.items} items, seed {args.seed}")
-    print(f"{'world':38s} {'SNSR':>7s} {'95% CI':>17s} {'p':>9s}  verdict   Sim(female) "
+    print(f"{'world, prompt history, similarity':52s} {'SNSR':>7s} {'95% CI':>17s} {'p':>9s}  verdict   Sim(female) "
           "Sim(male)")
     for row in rows:
         for sim in ("jaccard", "serp", "prag"):
@@ -79,16 +84,18 @@ def main() -> None:
                 s = row["sim_jaccard"]
                 extra = f"  {s.get('female', float('nan')):.3f}       " \
                         f"{s.get('male', float('nan')):.3f}"
-            print(f"{row['world'][:30] + ' ' + sim:38s} {v:7.3f} [{lo:6.3f}, {hi:6.3f}] "
+            print(f"{row['world'][:44] + ' ' + sim:52s} {v:7.3f} [{lo:6.3f}, {hi:6.3f}] "
                   f"{p:9.2g}  {verdict:8s}{extra}")
-    base = {r["world"]: r for r in rows}.get("none (Effects.none())")
-    if base is not None:
+    for h in args.max_history:
+        base = next((r for r in rows if r["h"] == h and r["effect"].startswith("none")), None)
+        if base is None:
+            continue
         for row in rows:
-            if row is base:
+            if row["h"] != h or row is base:
                 continue
             for sim in ("jaccard", "prag"):
                 ratio = row[sim][0] / max(base[sim][0], 1e-9)
-                print(f"ratio SNSR_{sim} [{row['world']}] / [none]: {ratio:.1f}x")
+                print(f"history {h}: SNSR_{sim} [{row['effect']}] / [none] = {ratio:.1f}x")
 
 
 if __name__ == "__main__":

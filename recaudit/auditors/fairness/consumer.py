@@ -33,6 +33,8 @@ def build_history(data, user_id: str, kind: ProfileKind, max_history: int | None
     hist = data.train_histories[user_id]
     if kind not in PROFILE_KINDS:
         raise ValueError(f"unknown profile construction {kind!r}; use one of {PROFILE_KINDS}")
+    if max_history is not None and max_history <= 0:
+        return ()  # cold start: the prompt states only the profile
     if max_history is None or len(hist) <= max_history:
         return tuple(hist)
     if kind == "recent":
@@ -79,9 +81,11 @@ class ConsumerFairness(Auditor):
     profile : {"recent", "random", "top_rated"}
         Which train items go into the prompt (CFaiRLLM's profile construction).
     max_history : int or None
-        History items in the prompt.
+        History items in the prompt (0 = cold start, profile only). A long history can
+        make a stated attribute redundant (the history already reveals the taste it
+        predicts); FaiRLLM's prompts carry almost none.
     n_candidates : int or None
-        An int (default 50) gives each user a fixed candidate list (held-out items plus
+        An int (default 40) gives each user a fixed candidate list (held-out items plus
         uniformly sampled unseen items), shared by the neutral and every counterfactual
         request, which bounds the cost for language models that score every candidate
         (about n_users x 12 x n_candidates scorings on the synthetic world). ``None`` ranks
@@ -136,10 +140,10 @@ class ConsumerFairness(Auditor):
 
     def __init__(self, *, attributes: Sequence[str] | None = None,
                  vocabulary: Literal["dataset", "fairllm"] = "dataset", k: int = 20,
-                 n_users: int | None = 50,
+                 n_users: int | None = 40,
                  intersectional: bool | Sequence[Sequence[str]] = True,
                  profile: ProfileKind = "recent", max_history: int | None = 20,
-                 n_candidates: int | None = 50, group_utility: bool = True,
+                 n_candidates: int | None = 40, group_utility: bool = True,
                  plots: bool = True, n_evidence: int = 3,
                  thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)

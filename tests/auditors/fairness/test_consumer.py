@@ -165,6 +165,7 @@ def test_profile_construction_options():
     picked = build_history(data, "u", "random", 3, rng)
     assert len(set(picked)) == 3 and list(picked) == sorted(picked)
     assert build_history(data, "u", "recent", None, rng) == tuple("abcde")
+    assert build_history(data, "u", "recent", 0, rng) == ()
 
 
 def test_candidate_pool_caps_at_unseen_items():
