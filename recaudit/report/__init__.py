@@ -1,6 +1,23 @@
-"""Reports: HTML (Jinja2 templates, inline SVG figures) and JSON."""
+"""Reports: the :class:`AuditReport` (JSON), HTML (Jinja2 templates, inline SVG figures).
 
-from ._html import render_html, sanitize_svg
-from .figures import figure_to_svg, new_figure
+Names are imported on first use, so ``import recaudit`` does not pull in matplotlib.
+"""
 
-__all__ = ["figure_to_svg", "new_figure", "render_html", "sanitize_svg"]
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "AuditReport": "._report",
+    "render_html": "._html",
+    "sanitize_svg": "._html",
+    "figure_to_svg": ".figures",
+    "new_figure": ".figures",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'recaudit.report' has no attribute {name!r}")

@@ -1,0 +1,175 @@
+"""``AuditReport``: the outcome of one audit, with its summary table, JSON and HTML forms.
+
+The JSON form is versioned (``schema_version``); :meth:`AuditReport.from_json` refuses a
+newer schema with a message saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import SpecError
+from ..results import VERDICTS, AuditResult, Cost, _jsonable
+
+SCHEMA_VERSION = 1
+SUMMARY_COLUMNS = ["auditor", "metric", "scope", "value", "ci_low", "ci_high", "threshold",
+                   "p_value", "p_adjusted", "verdict"]
+
+
+@dataclass
+class AuditReport:
+    """The outcome of one audit: a result per auditor and the run's metadata.
+
+    Examples
+    --------
+    >>> import recaudit as ra                                            # doctest: +SKIP
+    >>> report = ra.audit(model, data, auditors=["popularity_bias"])   # doctest: +SKIP
+    >>> report.summary().query("verdict == 'fail'")                    # doctest: +SKIP
+    >>> report.to_html("reports/audit.html")                           # doctest: +SKIP
+    """
+
+    results: list[AuditResult] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    title: str = "recaudit audit"
+    complete: bool = True
+    schema_version: int = SCHEMA_VERSION
+
+    # -------------------------------------------------------------- access
+    def __getitem__(self, auditor: str) -> AuditResult:
+        for r in self.results:
+            if r.auditor == auditor:
+                return r
+        raise KeyError(f"no result for auditor {auditor!r}; this report has "
+                       f"{[r.auditor for r in self.results]}")
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    @property
+    def metrics(self) -> list:
+        return [m for r in self.results for m in r.metrics]
+
+    @property
+    def passed(self) -> bool:
+        """True when no metric failed and no auditor raised (skipped ones do not count)."""
+        return not any(r.status == "error" for r in self.results) and not any(
+            m.verdict in ("fail", "error") for m in self.metrics)
+
+    @property
+    def failed(self) -> list:
+        """Metrics whose verdict is ``fail``."""
+        return [m for m in self.metrics if m.verdict == "fail"]
+
+    @property
+    def cost(self) -> Cost:
+        total = Cost()
+        for r in self.results:
+            total += r.cost
+        return total
+
+    def counts(self) -> dict[str, int]:
+        """How many checks have each verdict (an errored or skipped auditor counts once)."""
+        out = dict.fromkeys(VERDICTS, 0)
+        for r in self.results:
+            if r.status in ("skipped", "error") and not r.metrics:
+                out[r.status] += 1
+            for m in r.metrics:
+                out[m.verdict] = out.get(m.verdict, 0) + 1
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """One row per metric (and one per skipped or errored auditor without metrics)."""
+        rows = []
+        for r in self.results:
+            if r.status in ("skipped", "error") and not r.metrics:
+                rows.append({"auditor": r.auditor, "metric": None, "scope": None,
+                             "verdict": r.status})
+            for m in r.metrics:
+                rows.append({c: getattr(m, "name" if c == "metric" else c)
+                             for c in SUMMARY_COLUMNS})
+        df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+        for c in ("value", "ci_low", "ci_high", "threshold", "p_value", "p_adjusted"):
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+        return df
+
+    # -------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": "recaudit.audit_report", "schema_version": self.schema_version,
+                "title": self.title, "complete": self.complete, "passed": self.passed,
+                "metadata": _jsonable(self.metadata),
+                "results": [r.to_dict() for r in self.results]}
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The report as JSON text; also written (atomically) to ``path`` when given."""
+        d = self.to_dict()
+        try:
+            text = json.dumps(d, indent=1, allow_nan=False, default=str)
+        except ValueError:  # an infinite value somewhere: Python's JSON dialect keeps it
+            text = json.dumps(d, indent=1, default=str)
+        if path is not None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AuditReport:
+        if not isinstance(d, Mapping) or d.get("schema") != "recaudit.audit_report":
+            raise SpecError("not a recaudit audit report (missing schema "
+                            "'recaudit.audit_report'); write one with AuditReport.to_json()")
+        version = d.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise SpecError(f"audit report schema_version {version!r} is not supported by "
+                            f"this recaudit (reads up to {SCHEMA_VERSION}); upgrade recaudit")
+        return cls(results=[AuditResult.from_dict(r) for r in d.get("results", [])],
+                   metadata=dict(d.get("metadata", {})), title=d.get("title", "recaudit audit"),
+                   complete=bool(d.get("complete", True)), schema_version=SCHEMA_VERSION)
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> AuditReport:
+        """Read a report written by :meth:`to_json` (a path, or the JSON text itself)."""
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(path_or_text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SpecError(f"cannot read audit report {str(path_or_text)!r}: "
+                                f"{exc.strerror or exc}") from exc
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"audit report {str(path_or_text)[:80]!r} is not valid JSON "
+                            f"(line {exc.lineno}: {exc.msg})") from exc
+        return cls.from_dict(d)
+
+    # -------------------------------------------------------------- HTML
+    def to_html(self, path: str | Path | None = None) -> str:
+        """A self-contained HTML report; also written to ``path`` when given."""
+        from ._html import render_html
+
+        html = render_html(self)
+        if path is not None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(html, encoding="utf-8")
+        return html
+
+    def _repr_html_(self) -> str:  # notebooks
+        return self.summary().to_html(index=False)
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        state = "passed" if self.passed else "FAILED"
+        parts = ", ".join(f"{c[v]} {v}" for v in VERDICTS if c.get(v))
+        return f"AuditReport({state}: {len(self.results)} auditors; {parts})"
