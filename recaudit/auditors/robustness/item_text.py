@@ -440,7 +440,7 @@ class ItemTextAttack(Auditor):
         ax.set_xlim(0, 1.02)
         ax.set_xlabel(f"exposure: share of users with the item in their top-{self.k}")
         ax.set_title(f"Title attack (success = gain > {self.success_margin})")
-        ax.legend(loc="lower right", frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False)
         return figure_to_svg(fig)
 
     def _evidence(self, table: pd.DataFrame) -> list[dict]:
