@@ -25,7 +25,6 @@ def _importable(name: str) -> str | None:
     return None
 
 
-@pytest.mark.slow  # runs each auditor three times: 1-30 s per auditor
 @pytest.mark.parametrize("name", available_auditors())
 def test_auditor_conformance(name):
     reason = _importable(name)
