@@ -84,7 +84,9 @@ def test_scorecard_first_worst_first_and_reasons(world):
     html = _report(world).to_html()
     card = html[html.index('id="scorecard"'):html.index('<section class="auditor"')]
     verdicts = re.findall(r'<span class="badge (\w+)">', card)
-    assert verdicts == ["fail", "error", "pass", "info", "skipped"]  # passed checks shown too
+    # passed checks shown too; metrics without a threshold follow, folded
+    assert verdicts == ["fail", "error", "pass", "skipped", "info"]
+    assert card.index("informational metric") < card.index('<span class="badge info">')
     assert card.index(">bad<") < card.index(">good<")
     assert "needs gradients; model declares" in card
     sections = re.findall(r'<section class="auditor" id="auditor-([\w-]+)"', html)
