@@ -186,3 +186,27 @@ def test_progress_bar_over_many_batches(world, capsys):
         eng.rank(_requests(world, 6), 3)
     err = capsys.readouterr().err
     assert "demo_auditor: rank" in err
+
+
+def test_explain_is_routed_and_cached(world):
+    from recaudit.models import Explanation
+
+    class Explaining(ScoringModel):
+        capabilities = ScoringModel.capabilities | {"explain"}
+        calls = 0
+
+        def explain(self, requests, k=1):
+            type(self).calls += len(requests)
+            out = []
+            for r, rk in zip(requests, self.rank(requests, k)):
+                out.append(Explanation(item=rk.items[0], text=f"because of {r.history[-1]}",
+                                       cited=(r.history[-1],)))
+            return out
+
+    eng = CachedRecommender(Explaining(world), cache=False, progress=False)
+    reqs = _requests(world, 3)
+    first = eng.explain(reqs + reqs[:1], k=1)
+    again = eng.explain(reqs, k=1)
+    assert Explaining.calls == 3
+    assert first[:3] == again and first[3] == first[0]
+    assert isinstance(first[0], Explanation) and first[0].cited == (reqs[0].history[-1],)
