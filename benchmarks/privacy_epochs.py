@@ -50,14 +50,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=os.path.join("reports", "bench_cache"))
     ap.add_argument("--out", default=None, help="optional CSV path for the table")
+    ap.add_argument("--config", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="other TinyLMConfig fields, e.g. dropout=0.0 pretokenizer=words")
     args = ap.parse_args()
+    fields = TinyLMConfig.__dataclass_fields__
+    overrides = {}
+    for item in args.config:
+        key, _, raw = item.partition("=")
+        if key not in fields or key in ("epochs", "template"):
+            ap.error(f"--config: unknown or fixed TinyLMConfig field {key!r}")
+        default = getattr(TinyLMConfig(), key)
+        overrides[key] = type(default)(raw)
 
     data = ra.datasets.synthetic(n_users=args.n_users, n_items=args.n_items, seed=args.seed)
     ctx = AuditContext(seed=args.seed, n_bootstrap=1000, show_progress=False)
     rows = []
     for epochs in args.epochs:
         t0 = time.perf_counter()
-        model = ra.models.train_tiny_lm(data, seed=args.seed, config=TinyLMConfig(epochs=epochs),
+        config = TinyLMConfig(epochs=epochs, **overrides)
+        model = ra.models.train_tiny_lm(data, seed=args.seed, config=config,
                                         cache_dir=args.cache, progress=False)
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -80,7 +91,7 @@ def main() -> None:
         print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
     print(f"\n{data!r}; {len(eligible_users(data))} users, "
-          "one member and one non-member example each")
+          f"one member and one non-member example each; TinyLMConfig overrides {overrides}")
     print(table.to_string(index=False))
     if args.out:
         table.to_csv(args.out, index=False)

@@ -110,8 +110,8 @@ class Memorization(Auditor):
     default_thresholds = {"exact_continuation_gap": 0.1, "canary_exposure": 3.0}
 
     def __init__(self, n_users: int | None = 200, n_positions: int = 3, k: int = 10,
-                 refit: bool = True, canaries: bool = True, n_canaries: int = 10, canary_length: int = 5,
-                 n_references: int = 200, thresholds: dict[str, float] | None = None) -> None:
+                 refit: bool = True, canaries: bool = True, n_canaries: int = 10,
+                 canary_length: int = 5, n_references: int = 200, thresholds: dict[str, float] | None = None) -> None:
         super().__init__(thresholds=thresholds)
         self.n_users = n_users
         self.n_positions = n_positions
