@@ -147,6 +147,7 @@ class HFRecommender(BaseRecommender):
             self._by_title.setdefault(title, item)
             self._by_norm.setdefault(normalize_title(title), item)
         self._fingerprint: str | None = None
+        self._genres = dict(zip(data.items["item_id"], data.items["genres"]))
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -166,7 +167,7 @@ class HFRecommender(BaseRecommender):
         return self._fingerprint
 
     def render(self, request: Request) -> str:
-        return self.template.render(request, self.data.titles)
+        return self.template.render(request, self.data.titles, self._genres)
 
     def gradient_handle(self) -> GradientHandle:
         return GradientHandle(self.model, self.model.get_input_embeddings(), self.tokenizer)

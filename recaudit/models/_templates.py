@@ -53,6 +53,10 @@ class PromptTemplate:
         value, e.g. ``(("occupation", "I work as {a} {value}."),)`` (``{a}`` = "a"/"an").
     empty_history : str
         Shown instead of titles when the history is empty.
+    show_genres : bool
+        Show each history and candidate item's genres after its title ("Title, Drama|Romance"),
+        as prompts that include item metadata do; needs ``genres`` passed to :meth:`render`.
+        The answer is always the bare title.
 
     Examples
     --------
@@ -74,6 +78,7 @@ class PromptTemplate:
     end_marker: str = "\n"
     profile_phrases: tuple[tuple[str, str], ...] = field(default=())
     empty_history: str = "nothing yet"
+    show_genres: bool = False
 
     def __post_init__(self) -> None:
         if self.max_history < 1:
@@ -107,36 +112,57 @@ class PromptTemplate:
                 clauses.append(f"My {_words(attr)} is {v}.")
         return " ".join(clauses)
 
-    def history_text(self, request: Request, titles: Mapping[str, str]) -> str:
+    def item_text(self, item_id: str, request: Request, titles: Mapping[str, str],
+                  genres: Mapping[str, str] | None = None) -> str:
+        """How an item is shown in the history or candidate list (title, maybe genres)."""
+        text = self.title(item_id, request, titles)
+        if self.show_genres and genres is not None and genres.get(item_id):
+            text = f"{text}, {genres[item_id]}"
+        return text
+
+    def history_text(self, request: Request, titles: Mapping[str, str],
+                     genres: Mapping[str, str] | None = None) -> str:
         shown = request.history[-self.max_history:]
         if not shown:
             return f"{self.history_intro} {self.empty_history}."
-        names = self.history_separator.join(self.title(i, request, titles) for i in shown)
+        names = self.history_separator.join(self.item_text(i, request, titles, genres)
+                                            for i in shown)
         return f"{self.history_intro} {names}."
 
-    def candidates_text(self, request: Request, titles: Mapping[str, str]) -> str:
+    def candidates_text(self, request: Request, titles: Mapping[str, str],
+                        genres: Mapping[str, str] | None = None) -> str:
         lines = [self.candidates_intro]
-        lines += [f"{n}. {self.title(c, request, titles)}"
+        lines += [f"{n}. {self.item_text(c, request, titles, genres)}"
                   for n, c in enumerate(request.candidates or (), start=1)]
         return "\n".join(lines)
 
-    def sections(self, request: Request, titles: Mapping[str, str]) -> list[str]:
+    def sections(self, request: Request, titles: Mapping[str, str],
+                 genres: Mapping[str, str] | None = None) -> list[str]:
         """The prompt's parts in order (override to add or reorder parts)."""
         parts = []
         if request.profile:
             parts.append(self.profile_sentence(request.profile))
-        parts.append(self.history_text(request, titles))
+        parts.append(self.history_text(request, titles, genres))
         if request.candidates is not None:
-            parts.append(self.candidates_text(request, titles))
+            parts.append(self.candidates_text(request, titles, genres))
         if request.prompt_extra:
             parts.append(request.prompt_extra.strip())
         parts.append(self.answer_cue)
         return parts
 
     # ------------------------------------------------------------------ public
-    def render(self, request: Request, titles: Mapping[str, str]) -> str:
-        """The full prompt text; it ends with :attr:`answer_cue` (no trailing space)."""
-        return "\n".join(p for p in self.sections(request, titles) if p)
+    def render(self, request: Request, titles: Mapping[str, str],
+               genres: Mapping[str, str] | None = None) -> str:
+        """The full prompt text; it ends with :attr:`answer_cue` (no trailing space).
+
+        ``titles`` maps item id to title; ``genres`` (item id to "A|B") is used only when
+        :attr:`show_genres` is set.
+        """
+        if self.show_genres and genres is not None:
+            parts = self.sections(request, titles, genres)
+        else:  # keeps subclasses that override sections(request, titles) working
+            parts = self.sections(request, titles)
+        return "\n".join(p for p in parts if p)
 
     def continuation(self, title: str) -> str:
         """The answer text scored for an item: one space, the title, the end marker.

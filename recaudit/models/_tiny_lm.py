@@ -119,6 +119,7 @@ def _examples(data: Any, config: TinyLMConfig, seed: int,
             raise ValueError("sample_weight must be finite and >= 0")
     rng = np.random.default_rng([seed, 7])
     template, titles = config.template, data.titles
+    genres = dict(zip(data.items["item_id"], data.items["genres"]))
     prompts, answers, w = [], [], []
     for user, rows in train.groupby("user_id", sort=False).indices.items():
         items = train["item_id"].to_numpy()[rows]
@@ -127,7 +128,7 @@ def _examples(data: Any, config: TinyLMConfig, seed: int,
             stated = profile if rng.random() < config.profile_share else {}
             req = Request(user, history=tuple(items[max(0, t - template.max_history):t]),
                           profile=stated)
-            prompts.append(template.render(req, titles))
+            prompts.append(template.render(req, titles, genres))
             answers.append(template.continuation(titles[items[t]]))
             w.append(weights[rows[t]])
     w = np.asarray(w, dtype=float)
@@ -228,7 +229,7 @@ def _sum_ce(model: Any, hidden: Any, target: Any, where: Any) -> Any:
 
 
 def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any,
-                     folder: Path, progress: bool) -> None:
+                     folder: Path, progress: bool, on_epoch: Any = None) -> None:
     import torch
     from tqdm.auto import tqdm
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -312,6 +313,10 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
             losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        if on_epoch is not None:  # a hook for tuning experiments
+            model.eval()
+            on_epoch(_epoch, model, tokenizer)
+            model.train()
     bar.close()
     model.eval()
 

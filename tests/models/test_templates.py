@@ -113,3 +113,16 @@ def test_subclass_can_add_a_section():
 
 def test_normalize_title():
     assert normalize_title("  The  SILENT river (1994) ") == "the silent river (1994)"
+
+
+def test_show_genres_in_history_and_candidates_not_in_answer():
+    genres = {i: "Drama|Romance" for i in TITLES}
+    req = Request("u", history=("i1",), candidates=("i2",))
+    plain = PromptTemplate().render(req, TITLES, genres)
+    assert "Drama" not in plain
+    t = PromptTemplate(show_genres=True)
+    text = t.render(req, TITLES, genres)
+    assert "I have watched: Title 1 (1991), Drama|Romance." in text
+    assert "1. Title 2 (1992), Drama|Romance" in text
+    assert t.continuation("Title 2 (1992)") == " Title 2 (1992)\n"
+    assert t.render(req, TITLES) == plain  # no genre table: titles only
