@@ -45,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--seed", type=int, default=0, help="data, model and audit seed")
-    ap.add_argument("--users", type=int, default=100, help="users prompt_robustness samples")
+    ap.add_argument("--users", type=int, default=60, help="users prompt_robustness samples")
     ap.add_argument("--attack-users", type=int, default=30)
     ap.add_argument("--targets", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("reports/robustness"))
