@@ -9,6 +9,9 @@ request to a perturbed one with ``apply(request, data, rng=None)``:
 - prompt: ``irrelevant_sentence`` (``prompt_extra``);
 - candidates: ``candidate_shuffle``.
 
+:func:`hotflip_tokens` ranks tokens to append to an item's title by the gradient of its
+likelihood (models with the ``gradients`` capability); ``item_text_attack`` uses it.
+
 >>> from recaudit.perturbations import get_perturbation
 >>> get_perturbation("history_shuffle").kind
 'history'
@@ -28,6 +31,7 @@ from .candidates import CandidateShuffle
 from .case import CaseChange
 from .distractor import IrrelevantSentence
 from .history import HistoryShuffle, HistoryTruncation
+from .hotflip import hotflip_tokens
 from .synonyms import NeighbourSwap
 from .typos import CharTypos, typo
 from .whitespace import WhitespaceNoise
@@ -37,5 +41,5 @@ __all__ = [
     "HistoryTruncation", "IrrelevantSentence", "NeighbourSwap", "PROMOTIONAL_WORDS",
     "Perturbation", "TitlePerturbation", "Vocabulary", "WhitespaceNoise",
     "as_perturbations", "available_perturbations", "current_title", "get_perturbation",
-    "register_perturbation", "title_words", "typo",
+    "hotflip_tokens", "register_perturbation", "title_words", "typo",
 ]
