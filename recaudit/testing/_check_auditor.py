@@ -152,7 +152,7 @@ def _metric_tuples(res: AuditResult) -> list[tuple]:
 
 
 def check_auditor(auditor_or_name: Any, *, data: Any = None, model: Any = None,
-                  seed: int = 0) -> list[str]:
+                  seed: int = 0, run: bool = True) -> list[str]:
     """Check that an auditor honours the auditor contract; raise ``AssertionError`` if not.
 
     Parameters
@@ -164,6 +164,8 @@ def check_auditor(auditor_or_name: Any, *, data: Any = None, model: Any = None,
         Default: a :class:`~recaudit.testing.zoo.ScoringModel` on ``data``. An auditor that
         needs a capability this model lacks has its run checks skipped (listed in the result).
     seed : int
+    run : bool
+        When False, only the static checks (identity, parameters) run: no model is called.
 
     Returns
     -------
@@ -188,6 +190,8 @@ def check_auditor(auditor_or_name: Any, *, data: Any = None, model: Any = None,
     done.append("identity")
     check_params(auditor)
     done.append("params")
+    if not run:
+        return done
 
     if data is None:
         data = ra.datasets.synthetic(n_users=120, n_items=60, seed=seed)

@@ -26,6 +26,16 @@ def _importable(name: str) -> str | None:
 
 
 @pytest.mark.parametrize("name", available_auditors())
+def test_auditor_declarations(name):
+    """Identity and parameters: instant, so in the fast suite."""
+    reason = _importable(name)
+    if reason:
+        pytest.skip(reason)
+    assert check_auditor(name, run=False) == ["identity", "params"]
+
+
+@pytest.mark.slow  # runs each auditor three times: 2-20 s per auditor
+@pytest.mark.parametrize("name", available_auditors())
 def test_auditor_conformance(name):
     reason = _importable(name)
     if reason:
