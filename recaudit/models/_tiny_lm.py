@@ -74,7 +74,9 @@ class TinyLMConfig:
         titles are themselves a sequence of items: more next-item signal per forward pass);
         answer tokens have weight 1. An example's loss is divided by its answer length.
     template : PromptTemplate
-        The prompt format (also used to score and rank after training).
+        The prompt format (also used to score and rank after training). The default shows
+        each history item's genres after its title (item metadata in the prompt, as in
+        LLM-recommendation prompts); the answer is the bare title.
     """
 
     n_layer: int = 2
@@ -83,15 +85,15 @@ class TinyLMConfig:
     n_positions: int = 512
     vocab_size: int = 4096
     pretokenizer: str = "phrases"
-    epochs: int = 6
+    epochs: int = 10
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 5e-3
     weight_decay: float = 0.01
     warmup: float = 0.05
     dropout: float = 0.1
     profile_share: float = 0.5
-    prompt_loss_weight: float = 0.0
-    template: PromptTemplate = field(default_factory=PromptTemplate)
+    prompt_loss_weight: float = 0.3
+    template: PromptTemplate = field(default_factory=lambda: PromptTemplate(show_genres=True))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
