@@ -291,6 +291,7 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
                            f"needs {', '.join(sorted(missing))}; model declares "
                            f"{', '.join(declared) or 'nothing'}")
         else:
+            engine.reset_cost(p.name)
             with engine.attribute_to(p.name) as cost:
                 try:
                     res = p.auditor.run(engine, data, ctx)

@@ -11,6 +11,7 @@ import pytest
 import recaudit as ra
 from recaudit.audit import SUMMARY_COLUMNS, AuditReport
 from recaudit.auditors import _registry
+from recaudit.engine import CachedRecommender
 from recaudit.errors import SpecError, UnknownNameError
 from recaudit.metrics.statistics import holm
 from recaudit.testing import assert_audit_passes
@@ -168,6 +169,10 @@ def test_costs_and_cross_auditor_cache(world, tmp_path):
     rep2 = ra.audit(ScoringModel(world), world, ["fixed_a"], cache=tmp_path / "c.db",
                     progress=False)
     assert rep2["fixed_a"].cost.cache_hits == 5  # a re-run is served from disk
+    engine = CachedRecommender(ScoringModel(world), cache=False, progress=False)
+    for _ in range(2):  # one wrapper, two audits: each counts only its own requests
+        rep3 = ra.audit(engine, world, ["fixed_a"], progress=False)
+    assert (rep3["fixed_a"].cost.requests, rep3["fixed_a"].cost.cache_hits) == (5, 5)
 
 
 def test_json_round_trip_and_metadata(world, tmp_path):

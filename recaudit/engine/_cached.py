@@ -181,6 +181,10 @@ class CachedRecommender:
         """Cost of one auditor (default: the current one, ``""`` outside any auditor)."""
         return self._ledger.cost(name)
 
+    def reset_cost(self, name: str) -> None:
+        """Start ``name``'s account from zero (an audit re-using this wrapper does this)."""
+        self._ledger.costs[name] = Cost()
+
     @property
     def costs(self) -> dict[str, Cost]:
         return dict(self._ledger.costs)
