@@ -9,6 +9,13 @@ Prints, per auditor and in total, the share of audit wall time spent inside the 
 warm cache (goal: >= 20x). The benchmark starts from empty caches in a temporary folder
 (``$RECAUDIT_CACHE_DIR``); training the model under test happens before the clock starts,
 while shadow models that auditors train through ``fit`` count as time inside the model.
+
+Measured 2026-11-28 on the shared 2-core CPU box (other jobs running), tiny LM:
+
+- default demo audit (400 users, 200 items, every built-in auditor): first run 888.8 s wall,
+  97.5% inside the model; second run 11.3 s (all 11 225 unique requests from cache): 78.5x.
+- ``--quick``: first run 118.1 s, 83.2% inside the model; second run 17.6 s: 6.7x (fixed
+  costs dominate at this size: figures, Captum gradients, bootstraps).
 """
 
 from __future__ import annotations
