@@ -115,3 +115,10 @@ def test_sanitize_svg_removes_active_content():
     for bad in ("onload", "onclick", "<script", "javascript:", "foreignObject", "iframe"):
         assert bad not in clean
     assert "not SVG" in str(sanitize_svg("<b>hello</b>"))
+
+
+def test_partial_report_says_so(world):
+    rep = _report(world)
+    rep.complete = False
+    assert "incomplete: the audit stopped before every auditor ran" in rep.to_html()
+    assert "incomplete" not in _report(world).to_html()
