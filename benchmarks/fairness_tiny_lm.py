@@ -4,8 +4,10 @@
 Trains the tiny GPT-2 recommender (``ra.models.train_tiny_lm``) on synthetic worlds that
 differ only in the strength of the planted gender-to-genre effect, audits each with
 ``consumer_fairness`` (FaiRLLM counterfactual prompts on gender) and prints SNSR with 95%
-bootstrap CIs and the permutation p-values. Expected: a larger SNSR when the world has the
-effect (the model learnt to read "gender: female" in the prompt) than when it has none.
+bootstrap CIs and the permutation p-values, for several prompt-history lengths (the stated
+attribute matters most when the prompt carries little history, as in FaiRLLM's prompts).
+Expected: a larger SNSR when the world has the effect (the model learnt to read "I am a
+female user" in the prompt) than when it has none. Models are cached in ``--cache``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fairness_tiny_lm.py [--users 240] ...
 """
@@ -24,9 +26,10 @@ from recaudit.auditors import AuditContext, assign_verdicts  # noqa: E402
 from recaudit.auditors.fairness.consumer import ConsumerFairness  # noqa: E402
 
 WORLDS = {
-    "gender=3.0 (other effects default)": ra.datasets.Effects(gender=3.0),
-    "gender=3.0 only": ra.datasets.Effects(popularity=0.0, gender=3.0, age=0.0, provider=0.0),
-    "none (Effects.none())": ra.datasets.Effects.none(),
+    "Effects(gender=3.0)": ra.datasets.Effects(gender=3.0),
+    "gender=3.0, others 0": ra.datasets.Effects(popularity=0.0, gender=3.0, age=0.0,
+                                                provider=0.0),
+    "Effects.none()": ra.datasets.Effects.none(),
 }
 
 
@@ -37,7 +40,7 @@ def main() -> None:
     ap.add_argument("--audit-users", type=int, default=120, help="users the auditor samples")
     ap.add_argument("--k", type=int, default=10, help="list length K")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-history", type=int, nargs="*", default=[2, 20],
+    ap.add_argument("--max-history", type=int, nargs="*", default=[1, 2, 20],
                     help="history items in the prompt (one audit per value)")
     ap.add_argument("--worlds", nargs="*", default=list(WORLDS), choices=list(WORLDS))
     ap.add_argument("--cache", default=None, help="tiny LM cache folder (default: a temp dir)")
@@ -74,8 +77,8 @@ def main() -> None:
 
     print(f"\nconsumer_fairness on the tiny LM: gender, K={args.k}, {args.audit_users} users, "
           f"world {args.users} users x {args.items} items, seed {args.seed}")
-    print(f"{'world, prompt history, similarity':52s} {'SNSR':>7s} {'95% CI':>17s} {'p':>9s}  verdict   Sim(female) "
-          "Sim(male)")
+    print(f"{'world, prompt history, similarity':46s} {'SNSR':>7s} {'95% CI':>17s} {'p':>9s}  "
+          "verdict   Sim(female) Sim(male)")
     for row in rows:
         for sim in ("jaccard", "serp", "prag"):
             v, lo, hi, p, verdict = row[sim]
@@ -84,18 +87,21 @@ def main() -> None:
                 s = row["sim_jaccard"]
                 extra = f"  {s.get('female', float('nan')):.3f}       " \
                         f"{s.get('male', float('nan')):.3f}"
-            print(f"{row['world'][:44] + ' ' + sim:52s} {v:7.3f} [{lo:6.3f}, {hi:6.3f}] "
+            print(f"{row['world'] + ' ' + sim:46s} {v:7.3f} [{lo:6.3f}, {hi:6.3f}] "
                   f"{p:9.2g}  {verdict:8s}{extra}")
     for h in args.max_history:
-        base = next((r for r in rows if r["h"] == h and r["effect"].startswith("none")), None)
+        base = next((r for r in rows if r["h"] == h and r["effect"] == "Effects.none()"), None)
         if base is None:
             continue
         for row in rows:
             if row["h"] != h or row is base:
                 continue
             for sim in ("jaccard", "prag"):
-                ratio = row[sim][0] / max(base[sim][0], 1e-9)
-                print(f"history {h}: SNSR_{sim} [{row['effect']}] / [none] = {ratio:.1f}x")
+                a, b = row[sim], base[sim]
+                larger = "larger" if a[1] > b[2] else "not clearly larger"
+                print(f"history {h}, SNSR_{sim}: [{row['effect']}] {a[0]:.3f} "
+                      f"[{a[1]:.3f}, {a[2]:.3f}] vs [none] {b[0]:.3f} [{b[1]:.3f}, {b[2]:.3f}]: "
+                      f"{larger} (CIs {'disjoint' if a[1] > b[2] else 'overlap'})")
 
 
 if __name__ == "__main__":

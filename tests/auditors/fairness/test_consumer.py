@@ -212,8 +212,8 @@ def test_candidates_option_and_random_profile(small_world, ctx):
 @pytest.mark.slow
 def test_runs_on_tiny_lm(tiny_lm, tiny_lm_world):
     ctx = AuditContext(seed=0, n_bootstrap=100, n_permutations=100, show_progress=False)
-    res = ConsumerFairness(n_users=20, k=10, n_candidates=30, intersectional=False).run(
-        tiny_lm, tiny_lm_world, ctx)
+    res = ConsumerFairness(n_users=15, k=10, n_candidates=25, max_history=2,
+                           intersectional=False, plots=False).run(tiny_lm, tiny_lm_world, ctx)
     m = res.metric("snsr_jaccard", "gender")
     assert 0.0 <= m.value <= 1.0 and m.ci_low <= m.value <= m.ci_high
     assert 0 < m.p_value <= 1
