@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +30,20 @@ Mode = Literal["score", "generate"]
 
 #: Logit entries (rows x tokens x vocabulary) materialised at once while scoring titles.
 _LOGIT_BUDGET = 48_000_000
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' own progress bars (weight loading/saving) for a moment."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def _hash_files(folder: Path) -> str:
@@ -117,8 +132,9 @@ class HFRecommender(BaseRecommender):
                     f"{folder} is not a transformers model folder (no config.json); pass a "
                     "local folder or a (model, tokenizer) pair")
             self.path: Path | None = folder
-            self.model = AutoModelForCausalLM.from_pretrained(folder)
-            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+            with quiet_transformers():
+                self.model = AutoModelForCausalLM.from_pretrained(folder)
+                self.tokenizer = AutoTokenizer.from_pretrained(folder)
             self._weights_hash = _hash_files(folder)
         else:
             try:

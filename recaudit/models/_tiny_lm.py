@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._hf import HFRecommender
+from ._hf import HFRecommender, quiet_transformers
 from ._templates import PromptTemplate
 from ._types import Request, stable_hash
 
@@ -325,8 +325,9 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        with quiet_transformers():
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
         meta = {"format_version": _FORMAT_VERSION, "seed": seed, "config": config.to_dict(),
                 "data_fingerprint": data.fingerprint(), "data_name": data.name,
                 "n_examples": n, "weighted": sample_weight is not None,
