@@ -15,6 +15,7 @@ female user" in the prompt) than when it has none. Models are cached in ``--cach
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -42,6 +43,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-history", type=int, nargs="*", default=[1, 2, 20],
                     help="history items in the prompt (one audit per value)")
+    ap.add_argument("--epochs", type=int, default=None, help="tiny LM epochs (default: config)")
+    ap.add_argument("--profile-share", type=float, default=None,
+                    help="share of training prompts stating the attributes (default: config)")
     ap.add_argument("--worlds", nargs="*", default=list(WORLDS), choices=list(WORLDS))
     ap.add_argument("--cache", default=None, help="tiny LM cache folder (default: a temp dir)")
     args = ap.parse_args()
@@ -53,7 +57,13 @@ def main() -> None:
         data = ra.datasets.synthetic(n_users=args.users, n_items=args.items, seed=args.seed,
                                      effects=WORLDS[name])
         t0 = time.perf_counter()
-        model = ra.models.train_tiny_lm(data, seed=args.seed, cache_dir=cache, progress=False)
+        config = ra.models.TinyLMConfig()
+        if args.epochs is not None:
+            config = dataclasses.replace(config, epochs=args.epochs)
+        if args.profile_share is not None:
+            config = dataclasses.replace(config, profile_share=args.profile_share)
+        model = ra.models.train_tiny_lm(data, seed=args.seed, cache_dir=cache, progress=False,
+                                        config=config)
         train_s = time.perf_counter() - t0
         for h in args.max_history:
             auditor = ConsumerFairness(attributes=["gender"], intersectional=False, k=args.k,
