@@ -30,6 +30,8 @@ Mode = Literal["score", "generate"]
 
 #: Logit entries (rows x tokens x vocabulary) materialised at once while scoring titles.
 _LOGIT_BUDGET = 48_000_000
+#: Bytes of expanded key/value cache materialised at once while scoring titles.
+_CACHE_BUDGET = 256 * 2**20
 
 
 @contextmanager
@@ -295,6 +297,8 @@ class HFRecommender(BaseRecommender):
         cache = getattr(outputs, "cache", None) or outputs.past_key_values
         kv = [(layer.keys, layer.values) for layer in cache.layers]
         vocab = int(first_lp.shape[-1])
+        # bytes of one request's cache: every title row gets its own copy
+        row_bytes = sum(k[0].numel() * k.element_size() * 2 for k, _ in kv)
 
         result = [np.zeros(len(c)) for c in conts]
         by_len: dict[int, list[tuple[int, int]]] = {}
@@ -304,7 +308,8 @@ class HFRecommender(BaseRecommender):
                 if len(tok) > 1:
                     by_len.setdefault(len(tok), []).append((r, c))
         for tlen, rows in sorted(by_len.items()):
-            width = max(1, _LOGIT_BUDGET // ((tlen - 1) * vocab))
+            width = max(1, min(_LOGIT_BUDGET // ((tlen - 1) * vocab),
+                               _CACHE_BUDGET // max(1, row_bytes)))
             for start in range(0, len(rows), width):
                 chunk = rows[start:start + width]
                 toks = torch.tensor([conts[r][c] for r, c in chunk], dtype=torch.long)
