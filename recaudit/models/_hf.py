@@ -293,7 +293,7 @@ class HFRecommender(BaseRecommender):
         plen = len(prompts[0])
         ids = torch.tensor(prompts, dtype=torch.long, device=dev)
         outputs = self.model(input_ids=ids, use_cache=True)
-        first_lp = torch.log_softmax(outputs.logits[:, -1, :].float(), dim=-1).cpu()
+        first_lp = torch.log_softmax(outputs.logits[:, -1, :].float(), dim=-1).cpu().numpy()
         cache = getattr(outputs, "cache", None) or outputs.past_key_values
         kv = [(layer.keys, layer.values) for layer in cache.layers]
         vocab = int(first_lp.shape[-1])
@@ -321,7 +321,7 @@ class HFRecommender(BaseRecommender):
                 logits = self.model(input_ids=toks[:, :-1].to(dev), position_ids=pos,
                                     use_cache=True, **{self._cache_kwarg: sub}).logits
                 lp = torch.log_softmax(logits.float(), dim=-1)
-                lp = lp.gather(-1, toks[:, 1:].to(dev)[..., None])[..., 0].sum(-1).cpu()
+                lp = lp.gather(-1, toks[:, 1:].to(dev)[..., None])[..., 0].sum(-1).cpu().numpy()
                 for n, (r, c) in enumerate(chunk):
                     result[r][c] += float(lp[n])
         return result
