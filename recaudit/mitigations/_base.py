@@ -28,7 +28,8 @@ class Mitigation:
 
     def get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p, None) for p in sig.parameters if p != "self"}
+        return {p.name: getattr(self, p.name, None) for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
     def check(self, model: Any) -> None:
         missing = set(self.requires) - set(getattr(model, "capabilities", ()))

@@ -51,7 +51,8 @@ def _items(rankings: Sequence[Ranking]) -> list[tuple[str, ...]]:
 
 
 def check_recommender(model: Any, data: Any = None, *, seed: int = 0, n_users: int = 6,
-                      k: int = 5, n_candidates: int = 8, max_history: int = 10) -> dict:
+                      k: int = 5, n_candidates: int = 8, max_history: int = 10,
+                      profile_in_prompt: bool = True) -> dict:
     """Run the conformance checks on ``model``; raise ``AssertionError`` on the first failure.
 
     Checks: declares ``rank``; capabilities known; fingerprint a stable non-empty string;
@@ -72,6 +73,9 @@ def check_recommender(model: Any, data: Any = None, *, seed: int = 0, n_users: i
         Seeds the sample of users and candidates.
     n_users, k, n_candidates, max_history : int
         Size of the probe (kept small so language models pass in seconds).
+    profile_in_prompt : bool
+        Require ``render`` to show a stated profile. Pass False for models that remove it on
+        purpose (counterfactual prompting).
 
     Returns
     -------
@@ -263,7 +267,7 @@ def check_recommender(model: Any, data: Any = None, *, seed: int = 0, n_users: i
             attr = data.sensitive[0] if data.sensitive else "gender"
             values = data.attribute_values(attr) if data.sensitive else ["female"]
             stated = model.render(req.replace(profile={attr: values[0]}))
-            if stated == text:
+            if profile_in_prompt and stated == text:
                 raise _fail("prompt", model, f"render() ignores the profile: stating "
                             f"{attr}={values[0]!r} left the prompt unchanged")
 
