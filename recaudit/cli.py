@@ -105,6 +105,16 @@ QUICK_CAPS = {"n_users": 30, "n_shadows": 2, "n_references": 50, "n_canaries": 5
               "n_candidates": 20, "n_targets": 3}
 
 
+#: ``demo``: every auditor runs; the privacy auditors skip the options that re-train the
+#: language model (LiRA shadows, the rank-only shadow, the member/non-member refit and the
+#: canary retraining: minutes each on 2 cores). Run them from a spec (see README).
+DEMO_CONFIG: dict[str, Any] = {
+    "membership_inference": {"params": {"attacks": ["loss", "rank_only"],
+                                        "rank_only_shadow": False}},
+    "memorization": {"params": {"refit": False, "canaries": False}},
+}
+
+
 def quick_config() -> dict[str, Any]:
     """Per-auditor overrides that shrink every built-in auditor for a smoke test."""
     from .auditors import BUILTIN_AUDITORS, get_auditor_class
@@ -117,6 +127,7 @@ def quick_config() -> dict[str, Any]:
             continue
         params = {k: min(v, cap) for k, cap in QUICK_CAPS.items()
                   if isinstance(v := defaults.get(k), int) and not isinstance(v, bool)}
+        params.update(DEMO_CONFIG.get(name, {}).get("params", {}))
         if params:
             config[name] = {"params": params}
     return config
@@ -150,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         data = ra.datasets.synthetic(seed=0)
         model = ra.models.train_tiny_lm(data, seed=0, progress=progress)
-        run = {}
+        run = {name: dict(value) for name, value in DEMO_CONFIG.items()}
     out = Path(args.out)
     json_path = out.with_suffix(".json")
     if args.auditors:

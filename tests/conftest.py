@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every test session starts from an empty cache (answers and trained models): no result
+# from an earlier run, or from a user's own audits, can leak into a test.
+os.environ["RECAUDIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="recaudit-test-cache-")
 
 import recaudit as ra  # noqa: E402
 from recaudit.auditors import AuditContext  # noqa: E402
