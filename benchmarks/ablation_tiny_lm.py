@@ -22,7 +22,7 @@ ARMS = {
     "cf_neutralize": {"name": "counterfactual_prompting", "mode": "neutralize"},
     "cf_ensemble": {"name": "counterfactual_prompting", "mode": "ensemble",
                     "attributes": ["gender"]},
-    "inverse_popularity": {"name": "reweighting", "mode": "inverse_popularity"},
+    "inverse_popularity": {"name": "reweighting", "mode": "inverse_popularity", "strength": 0.3},
     "permutation_averaging": {"name": "debiased_decoding", "variant": "permutation_averaging",
                               "n_permutations": 4},
     "no_length_norm": {"name": "debiased_decoding", "variant": "no_length_norm"},

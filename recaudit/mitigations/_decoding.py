@@ -129,7 +129,10 @@ class _ContextualCalibration(MitigatedRecommender):
 
 class _PermutationAveraging(MitigatedRecommender):
     def shuffles(self, request: Request) -> list[Request]:
-        rng = np.random.default_rng([self.mitigation.seed, int(request.key()[:8], 16)])
+        # Seeded by the candidate list alone: requests that differ only in the profile or
+        # the history get the same shuffles, so the mitigation adds no difference of its own.
+        key = Request("", candidates=request.candidates).key()
+        rng = np.random.default_rng([self.mitigation.seed, int(key[:8], 16)])
         cands = list(request.candidates)
         out = [request]
         for _ in range(self.mitigation.n_permutations - 1):

@@ -188,3 +188,13 @@ def test_capability_errors_are_clear(small_world):
         ra.mitigations.Reweighting(mode="kamiran_calders").wrap(rank_only)
     with pytest.raises(CapabilityError, match="length_normalize"):
         ra.mitigations.DebiasedDecoding(variant="no_length_norm").wrap(rank_only)
+
+
+def test_permutation_averaging_uses_the_same_shuffles_for_counterfactual_prompts(small_world):
+    """Requests differing only in the stated profile must see the same candidate orders."""
+    model = _ProfileSensitive(small_world)
+    fixed = ra.mitigations.DebiasedDecoding(variant="permutation_averaging").wrap(model)
+    req = small_world.request("u0004", candidates=small_world.item_ids[:20])
+    orders = [v.candidates for v in fixed.shuffles(req)]
+    cf_orders = [v.candidates for v in fixed.shuffles(req.replace(profile={"gender": "male"}))]
+    assert orders == cf_orders and len(set(orders)) > 1
