@@ -6,8 +6,10 @@ audit uses (``PromptTemplate``), with a byte-level BPE tokenizer trained locally
 model.safetensors, tokenizer files) and loaded back through ``HFRecommender``, so it is
 audited through the same path as any real LLM.
 
-Training examples: for each user and each train position t >= 1, the prompt rendered from
-``history[:t]`` followed by the title of ``history[t]`` (loss on the answer tokens only).
+Training examples: for each user and each train item ``history[t]``, a prompt showing up to
+``max_history`` of the user's other train items (by default drawn at random, BERT4Rec-style
+cloze training; ``context="prefix"``: the items before t) followed by the title of
+``history[t]``; a share of the prompts shows a shorter (possibly empty) history.
 A share ``profile_share`` of the prompts states the user's sensitive attributes, so the model
 learns whatever dependence on them the data holds, as a fine-tuned LLM would.
 """
@@ -39,7 +41,7 @@ _PIECES = {
     # GPT-2-like space-led words
     "words": r" ?[^\s;:.,]+|[;:.,]|\s+",
 }
-_FORMAT_VERSION = 3
+_FORMAT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,22 @@ class TinyLMConfig:
     dropout : float
         Dropout in embeddings, attention and residual paths.
     profile_share : float
-        Share of training prompts that state the user's sensitive attributes.
+        Share of training prompts that state the user's sensitive attributes (a random
+        non-empty subset of them, so each attribute is also stated alone).
     prompt_loss_weight : float
         Per-token weight of the language-modelling loss on the prompt tokens (the history
         titles are themselves a sequence of items: more next-item signal per forward pass);
         answer tokens have weight 1. An example's loss is divided by its answer length.
+    short_history_share : float
+        Share of training prompts whose shown history is cut to a random length between 0
+        (cold start) and the full window: the model also learns to recommend from a short
+        history, where the stated profile carries most of the information (FaiRLLM-style
+        prompts state the profile with little or no history).
+    context : {"prefix", "cloze"}
+        Which history a training prompt shows for the target ``history[t]``: "prefix" (the
+        items before it, a causal next-item task) or "cloze" (up to ``max_history`` of the
+        user's other train items, drawn at random and kept in time order: BERT4Rec-style
+        cloze training, one example per train item, more varied contexts).
     template : PromptTemplate
         The prompt format (also used to score and rank after training). The default shows
         each history item's genres after its title (item metadata in the prompt, as in
@@ -93,6 +106,8 @@ class TinyLMConfig:
     dropout: float = 0.1
     profile_share: float = 0.5
     prompt_loss_weight: float = 0.3
+    short_history_share: float = 0.3
+    context: str = "cloze"
     template: PromptTemplate = field(default_factory=lambda: PromptTemplate(show_genres=True))
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,9 +121,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("RECAUDIT_CACHE_DIR") or Path.home() / ".cache" / "recaudit")
 
 
-def _examples(data: Any, config: TinyLMConfig, seed: int,
-              sample_weight: Any) -> tuple[list[str], list[str], np.ndarray]:
-    """(prompts, answers, weights): one example per user and train position t >= 1."""
+def _examples(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any,
+              draw: int = 0) -> tuple[list[str], list[str], np.ndarray]:
+    """(prompts, answers, weights): one example per user and train position (see ``context``)."""
+    if config.context not in ("prefix", "cloze"):
+        raise ValueError(f"context must be 'prefix' or 'cloze', got {config.context!r}")
+    if not 0.0 <= config.short_history_share <= 1.0:
+        raise ValueError("short_history_share must be in [0, 1], got "
+                         f"{config.short_history_share}")
     train = data.train.reset_index(drop=True)
     if sample_weight is None:
         weights = np.ones(len(train))
@@ -119,17 +139,32 @@ def _examples(data: Any, config: TinyLMConfig, seed: int,
                              f"{len(train)} rows; give one weight per train interaction")
         if not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise ValueError("sample_weight must be finite and >= 0")
-    rng = np.random.default_rng([seed, 7])
+    # draw > 0: a fresh draw of the random parts (contexts, stated profiles), one per epoch
+    rng = np.random.default_rng([seed, 7] if draw == 0 else [seed, 7, draw])
     template, titles = config.template, data.titles
     genres = dict(zip(data.items["item_id"], data.items["genres"]))
     prompts, answers, w = [], [], []
+    cloze = config.context == "cloze"
     for user, rows in train.groupby("user_id", sort=False).indices.items():
         items = train["item_id"].to_numpy()[rows]
         profile = data.user_attributes(user)
-        for t in range(1, len(items)):
-            stated = profile if rng.random() < config.profile_share else {}
-            req = Request(user, history=tuple(items[max(0, t - template.max_history):t]),
-                          profile=stated)
+        for t in range(0 if cloze else 1, len(items)):
+            stated = {}
+            if profile and rng.random() < config.profile_share:
+                # a random non-empty subset of the attributes: each clause is also seen
+                # alone at the start of a prompt, as counterfactual audits state it
+                keep = rng.random(len(profile)) < 0.5
+                keep[rng.integers(len(profile))] = True
+                stated = {a: v for (a, v), k in zip(profile.items(), keep) if k}
+            if cloze:
+                others = np.delete(np.arange(len(items)), t)
+                context = items[np.sort(rng.permutation(others)[:template.max_history])]
+            else:
+                context = items[max(0, t - template.max_history):t]
+            shown = len(context)
+            if config.short_history_share > 0 and rng.random() < config.short_history_share:
+                shown = int(rng.integers(0, shown + 1))
+            req = Request(user, history=tuple(context[len(context) - shown:]), profile=stated)
             prompts.append(template.render(req, titles, genres))
             answers.append(template.continuation(titles[items[t]]))
             w.append(weights[rows[t]])
@@ -277,7 +312,17 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
     pad = tokenizer.pad_token_id
     bar = tqdm(total=total, desc="training tiny LM", disable=not progress, leave=False)
     losses: list[float] = []
+    resample = config.context == "cloze" or config.short_history_share > 0
     for _epoch in range(config.epochs):
+        if resample and _epoch > 0:  # fresh random contexts each epoch (augmentation)
+            prompts, answers, weights = _examples(data, config, seed, sample_weight, _epoch)
+            p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+            a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
+            lengths = np.array([len(p) + len(a) for p, a in zip(p_ids, a_ids)])
+            if lengths.max() > config.n_positions:
+                raise ValueError(f"a training example has {lengths.max()} tokens but "
+                                 f"n_positions is {config.n_positions}; raise "
+                                 "TinyLMConfig.n_positions")
         # shuffle, then sort within windows of 50 batches by length: little padding, seeded
         perm = rng.permutation(n)
         window = config.batch_size * 50

@@ -109,17 +109,46 @@ def test_sample_weight_validation(micro_world, tmp_path):
 
 
 def test_training_examples_follow_the_template(micro_world):
-    prompts, answers, w = tiny_mod._examples(micro_world, TinyLMConfig(profile_share=0.5), 0,
-                                              None)
+    prompts, answers, w = tiny_mod._examples(
+        micro_world, TinyLMConfig(profile_share=0.5, short_history_share=0.0), 0, None)
     hist = micro_world.train_histories
-    assert len(prompts) == sum(len(h) - 1 for h in hist.values())
+    # cloze (default): one example per train item, context = other train items of the user
+    assert len(prompts) == sum(len(h) for h in hist.values())
     assert np.allclose(w, 1.0)
     assert all(p.endswith("Next I will watch:") for p in prompts)
     assert all(a.startswith(" ") and a.endswith("\n") for a in answers)
+    assert not any(a.strip() in p for p, a in zip(prompts, answers))  # the target is hidden
+    assert all("nothing yet" not in p for p in prompts)
     stated = np.mean(["user." in p for p in prompts])
     assert 0.35 < stated < 0.65
     none = tiny_mod._examples(micro_world, TinyLMConfig(profile_share=0.0), 0, None)[0]
     assert not any("user." in p for p in none)
+
+
+def test_prefix_context_shows_only_earlier_items(micro_world):
+    config = TinyLMConfig(context="prefix", short_history_share=0.0, profile_share=0.0)
+    prompts, answers, _ = tiny_mod._examples(micro_world, config, 0, None)
+    hist = micro_world.train_histories
+    assert len(prompts) == sum(len(h) - 1 for h in hist.values())
+    first = hist[next(iter(hist))]
+    titles = micro_world.titles
+    assert prompts[0] == f"I have watched: {titles[first[0]]}, " \
+        f"{micro_world.items.set_index('item_id').at[first[0], 'genres']}.\nNext I will watch:"
+    assert answers[0] == f" {titles[first[1]]}\n"
+
+
+def test_short_history_share_cuts_histories(micro_world):
+    full = tiny_mod._examples(micro_world, TinyLMConfig(short_history_share=0.0), 0, None)[0]
+    short = tiny_mod._examples(micro_world, TinyLMConfig(short_history_share=1.0), 0, None)[0]
+    assert np.mean([len(p) for p in short]) < 0.8 * np.mean([len(p) for p in full])
+    assert any("nothing yet" in p for p in short)
+
+
+def test_config_validation(micro_world):
+    with pytest.raises(ValueError, match="context"):
+        tiny_mod._examples(micro_world, TinyLMConfig(context="sliding"), 0, None)
+    with pytest.raises(ValueError, match="short_history_share"):
+        tiny_mod._examples(micro_world, TinyLMConfig(short_history_share=1.5), 0, None)
 
 
 def _hr_at_10(model, data):
