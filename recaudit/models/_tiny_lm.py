@@ -41,7 +41,7 @@ _PIECES = {
     # GPT-2-like space-led words
     "words": r" ?[^\s;:.,]+|[;:.,]|\s+",
 }
-_FORMAT_VERSION = 4
+_FORMAT_VERSION = 5
 
 
 @dataclass(frozen=True)

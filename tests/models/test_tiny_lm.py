@@ -167,9 +167,18 @@ def test_tiny_lm_recommends_far_better_than_random(tiny_lm, tiny_lm_world):
 
 
 @pytest.mark.slow
+def test_tiny_lm_reaches_most_popular(tiny_lm, tiny_lm_world):
+    """The LM learns at least the popularity prior over the whole catalog (HR@10 within 0.05
+    of MostPopular; the random floor is ~0.2 lower on this world)."""
+    lm = _hr_at_10(tiny_lm, tiny_lm_world)
+    assert lm > _hr_at_10(MostPopular(tiny_lm_world), tiny_lm_world) - 0.05, lm
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason=(
-    "measured: the default recipe reaches most-popular level (HR@10 0.2850 vs 0.2875 on "
-    "synthetic(seed=0); 0.38-0.43 vs 0.415 on tiny_lm_world) but does not beat it yet"))
+    "measured (cloze recipe, format 4): HR@10 0.42 vs MostPopular 0.415 on tiny_lm_world "
+    "(4 epochs); on synthetic(seed=0) 0.31 [0.27, 0.36] vs 0.29 [0.24, 0.34] (10 epochs): "
+    "above popularity but the margin is inside the CI, so not asserted"))
 def test_tiny_lm_beats_most_popular(tiny_lm, tiny_lm_world):
     """The issue's quality bar: the LM must genuinely recommend, beyond popularity."""
     lm = _hr_at_10(tiny_lm, tiny_lm_world)
