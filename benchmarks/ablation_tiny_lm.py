@@ -58,8 +58,9 @@ def main() -> None:
     print(f"tiny LM ready in {time.perf_counter() - t0:.0f} s; {data}")
     auditors = [
         {"name": "popularity_bias", "params": {"n_users": 150}},
-        {"name": "consumer_fairness", "params": {"attributes": ["gender"], "n_users": 80,
-                                                 "max_history": 1,
+        {"name": "consumer_fairness", "params": {"attributes": ["gender"], "n_users": 120,
+                                                 "max_history": 1, "k": 10,
+                                                 "n_candidates": None,
                                                  "intersectional": False}},
         {"name": "position_bias", "params": {"n_users": 60, "n_shuffles": 3}},
     ]
