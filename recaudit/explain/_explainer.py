@@ -21,12 +21,12 @@ from typing import Any, Literal
 import numpy as np
 
 from ..models._templates import normalize_title
-from ..models._types import BaseRecommender, Explanation, Ranking, Request, stable_hash
+from ..models._types import DelegatingRecommender, Explanation, Request, stable_hash
 
 ExplainMode = Literal["leave_one_out", "generate"]
 
 
-class ExplainingLM(BaseRecommender):
+class ExplainingLM(DelegatingRecommender):
     """A recommender wrapper with an ``explain`` capability; everything else is delegated.
 
     Parameters
@@ -71,21 +71,6 @@ class ExplainingLM(BaseRecommender):
     # ------------------------------------------------------------------ delegation
     def fingerprint(self) -> str:
         return "ExplainingLM-" + stable_hash(self.model.fingerprint(), self.mode, self.cue)
-
-    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
-        return self.model.rank(requests, k)
-
-    def score(self, requests: Sequence[Request]) -> list[np.ndarray]:
-        return self.model.score(requests)
-
-    def nll(self, requests: Sequence[Request], targets: Sequence[str]) -> np.ndarray:
-        return self.model.nll(requests, targets)
-
-    def render(self, request: Request) -> str:
-        return self.model.render(request)
-
-    def gradient_handle(self):
-        return self.model.gradient_handle()
 
     def __getattr__(self, name: str) -> Any:  # template, match_title, ... of the wrapped LM
         if name in ("model", "__setstate__"):

@@ -234,6 +234,31 @@ class BaseRecommender:
         return f"{type(self).__name__}(capabilities={sorted(self.capabilities)})"
 
 
+class DelegatingRecommender(BaseRecommender):
+    """Forwards every model call to ``self.model``: the base of wrappers that add one thing
+    (an ``explain`` capability, say) and leave the rest of the model as it is.
+
+    Subclasses set ``self.model`` and ``self.capabilities`` and define ``fingerprint``.
+    """
+
+    model: Any
+
+    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
+        return self.model.rank(requests, k)
+
+    def score(self, requests: Sequence[Request]) -> list[np.ndarray]:
+        return self.model.score(requests)
+
+    def nll(self, requests: Sequence[Request], targets: Sequence[str]) -> np.ndarray:
+        return self.model.nll(requests, targets)
+
+    def render(self, request: Request) -> str:
+        return self.model.render(request)
+
+    def gradient_handle(self) -> GradientHandle:
+        return self.model.gradient_handle()
+
+
 def has_capabilities(model: Any, needed: set[str] | frozenset[str]) -> set[str]:
     """Return the capabilities in ``needed`` that ``model`` does not declare."""
     declared = set(getattr(model, "capabilities", ()) or ())

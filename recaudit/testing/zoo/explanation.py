@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ...models._types import BaseRecommender, Explanation, Ranking, Request, stable_hash
+from ...models._types import DelegatingRecommender, Explanation, Request, stable_hash
 from ._base import ScoringModel
 
 
@@ -73,7 +73,7 @@ class HistoryBlindRecommender(ScoringModel):
         return self._log_pop + self._noise
 
 
-class _ExplainerWrapper(BaseRecommender):
+class _ExplainerWrapper(DelegatingRecommender):
     """A ranker plus an ``explain`` capability; every other capability is delegated."""
 
     def __init__(self, model: Any, data: Any, *, cite_ids: bool = True) -> None:
@@ -84,18 +84,6 @@ class _ExplainerWrapper(BaseRecommender):
 
     def fingerprint(self) -> str:
         return f"{type(self).__name__}-" + stable_hash(self.model.fingerprint(), self.cite_ids)
-
-    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
-        return self.model.rank(requests, k)
-
-    def score(self, requests: Sequence[Request]) -> list[np.ndarray]:
-        return self.model.score(requests)
-
-    def nll(self, requests: Sequence[Request], targets: Sequence[str]) -> np.ndarray:
-        return self.model.nll(requests, targets)
-
-    def render(self, request: Request) -> str:
-        return self.model.render(request)
 
     def leave_one_out(self, request: Request, item: str) -> np.ndarray:
         """Drop in the score of ``item`` when each history item is removed (one batch)."""
