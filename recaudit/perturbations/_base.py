@@ -125,6 +125,20 @@ class TitlePerturbation(Perturbation):
         return request.replace(item_text=overrides) if changed else request
 
 
+def shuffle_share(items: tuple[str, ...], strength: float,
+                  rng: np.random.Generator) -> tuple[str, ...] | None:
+    """Permute a random ``strength`` share of the positions of ``items`` among themselves;
+    None when fewer than two positions would move (nothing to do)."""
+    n = int(round(strength * len(items)))
+    if n < 2:
+        return None
+    pos = np.sort(rng.choice(len(items), size=n, replace=False))
+    out = list(items)
+    for p, q in zip(pos, rng.permutation(pos)):
+        out[p] = items[q]
+    return tuple(out)
+
+
 def current_title(request: Request, data: Any, item: str) -> str:
     """The title the model reads for ``item``: the request's override, else the catalog's."""
     text = request.item_text_dict.get(item)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Perturbation, register_perturbation
+from ._base import Perturbation, register_perturbation, shuffle_share
 
 
 @register_perturbation
@@ -24,15 +24,7 @@ class CandidateShuffle(Perturbation):
     default_strength = 1.0
 
     def _apply(self, request, data, rng: np.random.Generator):
-        cands = request.candidates
-        if cands is None:
+        if request.candidates is None:
             return request
-        n = int(round(self.strength * len(cands)))
-        if n < 2:
-            return request
-        pos = np.sort(rng.choice(len(cands), size=n, replace=False))
-        moved = rng.permutation(pos)
-        out = list(cands)
-        for p, q in zip(pos, moved):
-            out[p] = cands[q]
-        return request.replace(candidates=tuple(out))
+        out = shuffle_share(request.candidates, self.strength, rng)
+        return request if out is None else request.replace(candidates=out)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._base import Perturbation, register_perturbation
+from ._base import Perturbation, register_perturbation, shuffle_share
 
 
 @register_perturbation
@@ -25,16 +25,8 @@ class HistoryShuffle(Perturbation):
     default_strength = 1.0
 
     def _apply(self, request, data, rng: np.random.Generator):
-        hist = list(request.history)
-        n = int(round(self.strength * len(hist)))
-        if n < 2:
-            return request
-        pos = np.sort(rng.choice(len(hist), size=n, replace=False))
-        moved = rng.permutation(pos)
-        out = list(hist)
-        for p, q in zip(pos, moved):
-            out[p] = hist[q]
-        return request.replace(history=tuple(out))
+        out = shuffle_share(request.history, self.strength, rng)
+        return request if out is None else request.replace(history=out)
 
 
 @register_perturbation
