@@ -235,6 +235,13 @@ def _duplicates(ids: np.ndarray, lines: np.ndarray, file: Path, table: str,
                            table=table, column=column, rows=lines[dup].tolist())
 
 
+def _no_empty_titles(items: pd.DataFrame, lines: np.ndarray, file: Path) -> None:
+    empty = (items["title"] == "").to_numpy()
+    if empty.any():
+        raise DatasetError(f"empty title(s) in {file.name}; rows are 1-based line numbers in "
+                           f"{file}", table="items", column="title", rows=lines[empty].tolist())
+
+
 def _unknown_ref(ids: np.ndarray, known: set, lines: np.ndarray, file: Path, column: str,
                  what: str, source: str) -> None:
     bad = ~np.isin(ids, np.fromiter(known, dtype=ids.dtype, count=len(known)))
@@ -359,10 +366,7 @@ def movielens_100k(path: str | Path, *, download: bool = False,
     items = pd.DataFrame({"item_id": ids, "title": [r[1].strip() for r in rows],
                           "genres": genres, "year": years,
                           "release_date": [r[2] for r in rows]})
-    empty = items["title"] == ""
-    if empty.any():
-        raise DatasetError(f"empty title(s) in {f.name}; rows are 1-based line numbers in {f}",
-                           table="items", column="title", rows=lines[empty.to_numpy()].tolist())
+    _no_empty_titles(items, lines, f)
 
     # u.user: id|age|gender|occupation|zip
     f = folder / "u.user"
@@ -434,10 +438,7 @@ def movielens_1m(path: str | Path, *, download: bool = False,
     items = pd.DataFrame({"item_id": ids, "title": titles,
                           "genres": [r[2].strip() for r in rows],
                           "year": [_title_year(t) for t in titles]})
-    empty = items["title"] == ""
-    if empty.any():
-        raise DatasetError(f"empty title(s) in {f.name}; rows are 1-based line numbers in {f}",
-                           table="items", column="title", rows=lines[empty.to_numpy()].tolist())
+    _no_empty_titles(items, lines, f)
 
     f = folder / "users.dat"
     rows, lines = _read_lines(f, "::", 5, "users", "latin-1")
