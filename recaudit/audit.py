@@ -41,7 +41,7 @@ RUN_KEYS = {
 }
 _AUDITOR_KEYS = ("params", "thresholds")
 _VERSIONED = ("recaudit", "torch", "transformers", "numpy", "pandas", "scipy",
-              "scikit-learn")
+              "scikit-learn", "fairlearn", "captum")
 
 
 def _now() -> str:
@@ -56,6 +56,14 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[pkg] = None
     return out
+
+
+def _describe(model: Any) -> str:
+    """The model's ``description`` attribute, else the first line of its class docstring."""
+    text = getattr(model, "description", None)
+    if not isinstance(text, str):
+        text = (type(model).__doc__ or "").strip()
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _did_you_mean(name: str, options: Sequence[str]) -> str:
@@ -262,7 +270,8 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
         dataset = {"name": repr(data)}
     meta: dict[str, Any] = {
         "model": {"repr": repr(model), "type": type(engine.model).__name__,
-                  "fingerprint": engine.fingerprint(), "capabilities": declared},
+                  "fingerprint": engine.fingerprint(), "capabilities": declared,
+                  "description": _describe(engine.model)},
         "dataset": {**dataset, "fingerprint": getattr(data, "fingerprint", lambda: None)()},
         "seed": int(seed),
         "settings": {"n_bootstrap": ctx.n_bootstrap, "n_permutations": ctx.n_permutations,
