@@ -2,14 +2,24 @@
 
     recaudit demo [--out reports/demo.html] [--quick] [--strict] [--auditors NAME ...]
     recaudit audit SPEC.yaml [--out report.html] [--json report.json]
+                             [--fail-on {fail,error,never}]
     recaudit ablate SPEC.yaml [--out ablation.html] [--csv ablation.csv]
     recaudit report RESULT.json [--out report.html]
+    recaudit diff A.json B.json [--out diff.html] [--json diff.json|-]
+                                [--fail-on {regression,never}]
     recaudit list
 
 Exit codes: 0 every verdict passed (``ablate``, ``report``, ``list``: the command worked;
 ``demo``: its report was written, unless ``--strict``), 1 some verdict failed or an auditor
 errored, 2 a usage or input error (bad spec, unknown key or auditor, unreadable file,
-invalid dataset), reported in one line on stderr without a traceback.
+invalid dataset, a result JSON of an unknown schema version), reported in one line on stderr
+without a traceback.
+
+``audit --fail-on`` picks what exits 1: ``fail`` (default) a failed check or an errored
+auditor; ``error`` only an errored auditor or check (failed checks exit 0); ``never`` exits 0
+whatever the verdicts (usage errors still exit 2). ``diff`` exits 0 unless ``--fail-on
+regression`` is given and B regressed against A (a check newly failing or erroring, or a
+value newly beyond its threshold), then 1.
 """
 
 from __future__ import annotations
@@ -56,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="HTML report path (overrides output.html)")
     a.add_argument("--json", help="JSON result path (overrides output.json)")
     a.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    a.add_argument("--fail-on", choices=["fail", "error", "never"], default="fail",
+                   help="exit 1 on a failed check or errored auditor (fail, the default), "
+                   "only on an errored one (error), or never")
 
     b = sub.add_parser("ablate", help="run the mitigation ablation a YAML spec describes "
                        "(its 'ablation' section)")
@@ -67,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="render a JSON result to HTML")
     r.add_argument("result", help="JSON written by an audit")
     r.add_argument("--out", help="HTML path (default: next to the JSON)")
+
+    df = sub.add_parser("diff", help="compare two JSON results (A baseline, B candidate): "
+                        "checks side by side, regressions first")
+    df.add_argument("a", help="baseline result JSON")
+    df.add_argument("b", help="candidate result JSON")
+    df.add_argument("--out", help="HTML diff path")
+    df.add_argument("--json", help="JSON diff path ('-': print it instead of the summary)")
+    df.add_argument("--fail-on", choices=["regression", "never"], default="never",
+                    help="exit 1 when B has a regression (default: never)")
 
     sub.add_parser("list", help="list the auditors with their family and requirements")
     return p
@@ -96,7 +118,13 @@ def _print_summary(report: Any, out: Any = None) -> None:
               f"{cost.get('model_share', 0.0):.0%} of it in the model", file=out)
 
 
-def _verdict_code(report: Any) -> int:
+def _verdict_code(report: Any, fail_on: str = "fail") -> int:
+    if fail_on == "never":
+        return EXIT_PASSED
+    if fail_on == "error":
+        errored = any(r.status == "error" for r in report.results) or any(
+            m.verdict == "error" for m in report.metrics)
+        return EXIT_FAILED if errored else EXIT_PASSED
     return EXIT_PASSED if report.passed else EXIT_FAILED
 
 
@@ -187,7 +215,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                             json_path=json_path)
     _print_summary(report)
     print(f"\nwrote {html} and {json_path}")
-    return _verdict_code(report)
+    return _verdict_code(report, args.fail_on)
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
@@ -223,6 +251,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .report._diff import run_diff_command
+
+    return run_diff_command(args.a, args.b, out=args.out, json_path=args.json,
+                            fail_on=args.fail_on)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .auditors import available_auditors, get_auditor_class
 
@@ -241,7 +276,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "ablate": cmd_ablate, "report": cmd_report,
-            "list": cmd_list}
+            "diff": cmd_diff, "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

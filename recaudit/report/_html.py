@@ -4,11 +4,16 @@ Jinja2 templates (small partials: scorecard, auditor section, metric table, tabl
 with autoescaping on: every model and data string is escaped. Figures are inline SVG
 produced by matplotlib; they are the only markup inserted unescaped, after
 :func:`sanitize_svg` removes anything executable. No script, font or stylesheet is loaded
-from anywhere.
+from anywhere: a Content-Security-Policy meta tag allows inline styles, ``data:`` images and
+exactly one inline script (by its sha256 hash), the table sorter ``templates/sort.js``. The
+page is complete without it (tables come pre-sorted, worst first) and prints whole
+(``@media print`` opens folded sections).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import re
 from functools import lru_cache
@@ -112,6 +117,17 @@ def _evidence_columns(evidence: list) -> list[str]:
     return cols
 
 
+def _sortkey(v: Any) -> str:
+    """``data-key`` text for a numeric cell ("" sorts last)."""
+    if v is None or isinstance(v, bool):
+        return ""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(x) else repr(x)
+
+
 def _scorecard(report: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for order, res in enumerate(report.results):
@@ -128,6 +144,8 @@ def _scorecard(report: Any) -> list[dict[str, Any]]:
                          "p": m.p_adjusted if m.p_adjusted is not None else 1.0})
     rank = {v: n for n, v in enumerate(VERDICTS)}
     rows.sort(key=lambda r: (rank.get(r["verdict"], 99), r["p"], r["order"]))
+    for n, r in enumerate(rows):
+        r["severity"] = rank.get(r["verdict"], 99) * 100000 + n
     return rows
 
 
@@ -140,9 +158,28 @@ def _environment():
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=_num, pval=_pval, threshold_text=_threshold_text, worst=_worst,
                        anchor=_anchor, costline=_costline, svg=sanitize_svg,
-                       evidence_columns=_evidence_columns,
+                       evidence_columns=_evidence_columns, sortkey=_sortkey,
                        head=lambda df, n: df.head(n))
     return env
+
+
+@lru_cache(maxsize=1)
+def _script() -> tuple[str, str]:
+    """The one inline script (the table sorter) and its CSP source (``'sha256-...'``)."""
+    text = (TEMPLATES / "sort.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return text, f"'sha256-{digest}'"
+
+
+def content_security_policy() -> str:
+    """The policy every page carries: nothing from the network, only the sorter script."""
+    return ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+            f"script-src {_script()[1]}; base-uri 'none'; form-action 'none'")
+
+
+def _page_parts() -> dict[str, Any]:
+    return {"css": (TEMPLATES / "style.css").read_text(encoding="utf-8"),
+            "script": Markup(_script()[0]), "csp": content_security_policy()}
 
 
 class _Meta(dict):
@@ -170,8 +207,21 @@ def render_html(report: Any) -> str:
                      f"calls; {meta.get('wall_seconds', 0.0):.1f} s wall, "
                      f"{c.get('model_seconds', 0.0):.1f} s in the model "
                      f"({c.get('model_share', 0.0):.0%})")
+    wall = meta.get("wall_seconds")
+    time_line = " – ".join(str(t) for t in (meta.get("started"), meta.get("ended")) if t)
+    if wall is not None:
+        time_line += f" ({float(wall):.1f} s)"
     template = _environment().get_template("report.html")
     return template.render(report=report, meta=meta, counts=report.counts(),
                            scorecard=_scorecard(report), dataset_line=dataset_line,
-                           cost_line=cost_line, css=(TEMPLATES / "style.css").read_text(),
-                           max_rows=MAX_TABLE_ROWS, max_evidence=MAX_EVIDENCE)
+                           cost_line=cost_line, time_line=time_line,
+                           max_rows=MAX_TABLE_ROWS, max_evidence=MAX_EVIDENCE, **_page_parts())
+
+
+def render_diff_html(diff: Any) -> str:
+    """The HTML text of a :class:`~recaudit.report.ReportDiff`."""
+    from ._diff import CHANGES
+
+    rank = {c: n for n, c in enumerate(CHANGES)}
+    template = _environment().get_template("diff.html")
+    return template.render(diff=diff, counts=diff.counts(), rank=rank, **_page_parts())

@@ -1,7 +1,17 @@
 """``AuditReport``: the outcome of one audit, with its summary table, JSON and HTML forms.
 
-The JSON form is versioned (``schema_version``); :meth:`AuditReport.from_json` refuses a
-newer schema with a message saying so.
+The JSON form is versioned (``schema_version``). :meth:`AuditReport.from_json` reads the
+current version and every older one (each older version is upgraded by a small migration
+function in :data:`MIGRATIONS`), and refuses a newer or unknown version with a message naming
+it.
+
+Schema history:
+
+- 1: ``schema``, ``schema_version``, ``title``, ``complete``, ``passed``, ``metadata``,
+  ``results``.
+- 2: adds ``counts`` (checks per verdict, for machines; recomputed on reading) and
+  ``metadata.model.description`` (one line on the model; ``""`` when migrated from 1), and
+  ``metadata.versions`` lists fairlearn and captum (``None`` when migrated from 1: unknown).
 """
 
 from __future__ import annotations
@@ -10,14 +20,61 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..errors import SpecError
 from ..results import VERDICTS, AuditResult, Cost, _jsonable
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from ._diff import ReportDiff
+
+SCHEMA_VERSION = 2
+SCHEMA_NAME = "recaudit.audit_report"
+
+
+def _v1_to_v2(d: dict[str, Any]) -> dict[str, Any]:
+    """1 -> 2: a ``description`` on the model, fairlearn/captum in the versions (unknown)."""
+    meta = dict(d.get("metadata") or {})
+    model = dict(meta.get("model") or {})
+    model.setdefault("description", "")
+    meta["model"] = model
+    versions = dict(meta.get("versions") or {})
+    for pkg in ("fairlearn", "captum"):
+        versions.setdefault(pkg, None)
+    meta["versions"] = versions
+    return {**d, "metadata": meta, "schema_version": 2}
+
+
+#: ``version -> function`` upgrading a report dict of that version to the next one.
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+
+
+def migrate(d: Mapping[str, Any]) -> dict[str, Any]:
+    """Upgrade a report dict (as read from JSON) to :data:`SCHEMA_VERSION`.
+
+    Raises :class:`~recaudit.errors.SpecError` naming the version when it is newer than this
+    recaudit reads, or not a version that ever existed.
+    """
+    if not isinstance(d, Mapping) or d.get("schema") != SCHEMA_NAME:
+        raise SpecError(f"not a recaudit audit report (missing schema {SCHEMA_NAME!r}); "
+                        "write one with AuditReport.to_json()")
+    version = d.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SpecError(f"audit report schema_version {version!r} is unknown: expected an "
+                        f"integer from 1 to {SCHEMA_VERSION}")
+    if version > SCHEMA_VERSION:
+        raise SpecError(f"audit report schema_version {version} is newer than this recaudit "
+                        f"reads (up to {SCHEMA_VERSION}); upgrade recaudit to read it")
+    if version < 1:
+        raise SpecError(f"audit report schema_version {version} is unknown: versions start "
+                        f"at 1 (this recaudit reads 1 to {SCHEMA_VERSION})")
+    out = dict(d)
+    while out["schema_version"] < SCHEMA_VERSION:
+        out = MIGRATIONS[out["schema_version"]](out)
+    return out
+
 SUMMARY_COLUMNS = ["auditor", "metric", "scope", "value", "ci_low", "ci_high", "threshold",
                    "p_value", "p_adjusted", "verdict"]
 
@@ -103,9 +160,9 @@ class AuditReport:
 
     # -------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": "recaudit.audit_report", "schema_version": self.schema_version,
+        return {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION,
                 "title": self.title, "complete": self.complete, "passed": self.passed,
-                "metadata": _jsonable(self.metadata),
+                "counts": self.counts(), "metadata": _jsonable(self.metadata),
                 "results": [r.to_dict() for r in self.results]}
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -125,13 +182,8 @@ class AuditReport:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AuditReport:
-        if not isinstance(d, Mapping) or d.get("schema") != "recaudit.audit_report":
-            raise SpecError("not a recaudit audit report (missing schema "
-                            "'recaudit.audit_report'); write one with AuditReport.to_json()")
-        version = d.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise SpecError(f"audit report schema_version {version!r} is not supported by "
-                            f"this recaudit (reads up to {SCHEMA_VERSION}); upgrade recaudit")
+        """Build a report from its dict form, upgrading older schema versions first."""
+        d = migrate(d)
         return cls(results=[AuditResult.from_dict(r) for r in d.get("results", [])],
                    metadata=dict(d.get("metadata", {})), title=d.get("title", "recaudit audit"),
                    complete=bool(d.get("complete", True)), schema_version=SCHEMA_VERSION)
@@ -152,6 +204,24 @@ class AuditReport:
             raise SpecError(f"audit report {str(path_or_text)[:80]!r} is not valid JSON "
                             f"(line {exc.lineno}: {exc.msg})") from exc
         return cls.from_dict(d)
+
+    # -------------------------------------------------------------- comparing
+    def diff(self, other: AuditReport) -> ReportDiff:
+        """Compare this run (A, the baseline) with ``other`` (B, the candidate).
+
+        Checks are matched by (auditor, metric, scope). A regression is a check that fails
+        or errors in B but not in A, or whose value moved beyond its threshold (even when
+        not significant). See :class:`~recaudit.report.ReportDiff`.
+
+        Examples
+        --------
+        >>> before = AuditReport.from_json("reports/before.json")         # doctest: +SKIP
+        >>> d = before.diff(AuditReport.from_json("reports/after.json"))  # doctest: +SKIP
+        >>> d.has_regressions, d.summary().head()                          # doctest: +SKIP
+        """
+        from ._diff import diff_reports
+
+        return diff_reports(self, other)
 
     # -------------------------------------------------------------- HTML
     def to_html(self, path: str | Path | None = None) -> str:
