@@ -25,6 +25,8 @@ _LAZY = {
     "TinyLMConfig": "._tiny_lm",
     "EmbeddingRecommender": "._embedding",
     "CallableRecommender": "._callable",
+    "ChatRecommender": "._chat",
+    "ChatTemplate": "._chat_templates",
     "MostPopular": "._baselines",
     "RandomRecommender": "._baselines",
 }

@@ -17,7 +17,7 @@ from ...metrics.statistics import bootstrap_ci, one_sample_test, paired_bootstra
 from ...models._types import Request
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import sample_users
+from .._common import hallucination_metric, sample_users
 from .._registry import register_auditor
 
 
@@ -122,6 +122,7 @@ class PopularityBias(Auditor):
         requests: list[Request] = [data.request(u, max_history=self.max_history)
                                    for u in users]
         rankings = model.rank(requests, min(k + extra, len(data.item_ids)))
+        self._rankings = rankings
         catalog = data.item_index
         lists, unknown, short = [], 0, 0
         for u, r in ctx.progress(zip(users, rankings), desc="popularity_bias: lists",
@@ -230,6 +231,9 @@ class PopularityBias(Auditor):
                         description="distinct recommended items / catalog size"),
         ]
 
+        hall = hallucination_metric(self, self._rankings, n_bootstrap=B, seed=seed)
+        if hall is not None:
+            metrics.append(hall)
         groups = self._groups(data, users)
         group_rows = []
         for scope, mask in ctx.progress(groups.items(), desc="popularity_bias: groups",

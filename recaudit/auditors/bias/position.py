@@ -19,7 +19,7 @@ from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import sample_negatives, sample_users
+from .._common import hallucination_metric, sample_negatives, sample_users
 from .._registry import register_auditor
 
 
@@ -142,7 +142,8 @@ class PositionBias(Auditor):
         keys = list(lists)
         reqs = [data.request(u, candidates=lists[(u, p)], max_history=self.max_history)
                 for u, p in keys]
-        ranked = dict(zip(keys, (r.items for r in model.rank(reqs, n_cand))))
+        answers = model.rank(reqs, n_cand)
+        ranked = dict(zip(keys, (r.items for r in answers)))
         ndcg = np.array([[ndcg_at_k(ranked[(u, p)], {targets[u]}, k) for p in positions]
                          for u in users])
         hr1 = np.array([[hit_at_k(ranked[(u, p)], {targets[u]}, 1) for p in positions]
@@ -160,9 +161,15 @@ class PositionBias(Auditor):
         skeys = list(orders)
         sreqs = [data.request(u, candidates=orders[(u, s)], max_history=self.max_history)
                  for u, s in skeys]
-        sranked = dict(zip(skeys, (r.items for r in model.rank(sreqs, n_cand))))
-        return self._result(data, users, positions, targets, ndcg, hr1, rank_of, orders,
-                            sranked, ctx)
+        sanswers = model.rank(sreqs, n_cand)
+        sranked = dict(zip(skeys, (r.items for r in sanswers)))
+        res = self._result(data, users, positions, targets, ndcg, hr1, rank_of, orders,
+                           sranked, ctx)
+        hall = hallucination_metric(self, [*answers, *sanswers], n_bootstrap=ctx.n_bootstrap,
+                                    seed=ctx.subseed(self.name, "bootstrap"))
+        if hall is not None:
+            res.metrics.append(hall)
+        return res
 
     # ------------------------------------------------------------------ results
     def _result(self, data, users, positions, targets, ndcg, hr1, rank_of, orders, sranked,
