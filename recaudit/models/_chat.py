@@ -1,0 +1,377 @@
+"""``ChatRecommender``: a recommender behind an OpenAI-compatible chat-completions endpoint.
+
+FaiRLLM and LLMRank audited ChatGPT through its API; local models are served the same way
+by vLLM, llama.cpp, Ollama and ``recaudit serve``. A request becomes system and user
+messages (:mod:`._chat_templates`), the answer's free text becomes a top-K list
+(:func:`._chat_parse.parse_list`), and each entry is mapped to the catalog (exact,
+normalised, fuzzy); entries that match nothing, or name an item outside the request's
+candidates, are counted in ``Ranking.hallucinated`` and the answer is kept in
+``Ranking.raw``.
+
+The client is the ``openai`` package with its own retries off: this module retries
+timeouts, connection errors, 408/409/429/5xx and malformed answers itself, with exponential
+back-off and jitter (honouring ``Retry-After``), so a malformed 200 answer is retried too and
+the final error says what was wrong. Requests of one ``rank`` call run concurrently in a
+thread pool of ``concurrency`` workers; the engine sends at most ``batch_size`` requests per
+call (``max_batch_size``) and commits each batch to its cache, so a crash loses at most one
+batch and a re-run sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RecauditError, RequestError
+from ._chat_parse import FUZZY_THRESHOLD, TitleMatcher, parse_list
+from ._chat_templates import ChatTemplate, chat_template
+from ._types import BaseRecommender, Ranking, Request, stable_hash
+
+#: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
+#: thumb for English text and BPE tokenizers; no tokenizer of the served model is at hand).
+CHARS_PER_TOKEN = 4.0
+
+#: HTTP statuses worth retrying: timeouts, lock conflicts, rate limits, server errors.
+_RETRY_STATUS = frozenset({408, 409, 429})
+
+
+class EndpointError(RecauditError):
+    """A chat endpoint could not be reached or answered something that is not a chat
+    completion (after the retries)."""
+
+
+class _BadAnswer(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Requests and approximate tokens an audit will send (``CHARS_PER_TOKEN`` per token).
+
+    Examples
+    --------
+    >>> CostEstimate(requests=2, prompt_tokens=300, completion_tokens=100).total_tokens
+    400
+    """
+
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __str__(self) -> str:
+        return (f"{self.requests} chat request(s), about {self.prompt_tokens:,} prompt + "
+                f"{self.completion_tokens:,} completion tokens (~{CHARS_PER_TOKEN:g} "
+                "characters per token)")
+
+
+class ChatRecommender(BaseRecommender):
+    """A model under test served over the OpenAI chat-completions wire format.
+
+    Parameters
+    ----------
+    base_url : str
+        The API root, e.g. ``http://127.0.0.1:8000/v1`` (vLLM, ``recaudit serve``),
+        ``http://localhost:11434/v1`` (Ollama) or ``https://api.openai.com/v1``.
+    model : str
+        Model name sent with every request.
+    data : AuditDataset
+        Catalog whose titles are shown in prompts and matched in answers.
+    template : str or ChatTemplate
+        ``default`` (FaiRLLM's prompt for whole-catalog requests, LLMRank's for candidate
+        ranking), ``fairllm``, ``llmrank`` or a :class:`ChatTemplate`.
+    api_key_env : str
+        Name of the environment variable holding the API key; when it is unset a dummy key
+        is sent (local servers need none).
+    temperature, seed : float, int or None
+        Sampling settings passed through (``None`` leaves them out of the request).
+    max_tokens : int, optional
+        Completion length limit passed through.
+    timeout : float
+        Seconds per HTTP request.
+    max_retries : int
+        Retries after the first attempt (timeouts, connection errors, 408/409/429/5xx,
+        malformed answers); other 4xx answers fail at once.
+    backoff, max_backoff : float
+        Retry ``n`` waits ``min(max_backoff, backoff * 2**n)`` seconds times a random
+        factor in [0.5, 1] (jitter), or the server's ``Retry-After`` when it sends one.
+    concurrency : int
+        Most requests in flight at once.
+    batch_size : int
+        Most requests per engine batch (``max_batch_size``): the engine caches answers
+        batch by batch, so a crash loses at most this many.
+    match_threshold : float
+        Fuzzy title-match threshold (difflib ratio; 1.0 turns fuzzy matching off).
+    estimate_above : int
+        Print a cost estimate to stderr before sending at least this many requests at once.
+    client : openai.OpenAI, optional
+        A ready client (its retries should be off); built from the settings otherwise.
+
+    Examples
+    --------
+    >>> import recaudit as ra                                              # doctest: +SKIP
+    >>> data = ra.datasets.synthetic(seed=0)                               # doctest: +SKIP
+    >>> chat = ra.models.ChatRecommender("http://127.0.0.1:8000/v1", "recaudit",
+    ...                                  data)                            # doctest: +SKIP
+    >>> ra.audit(chat, data, ["popularity_bias", "position_bias"])         # doctest: +SKIP
+    """
+
+    capabilities = frozenset({"rank", "prompt"})
+
+    def __init__(self, base_url: str, model: str, data: Any, *,
+                 template: str | ChatTemplate = "default",
+                 api_key_env: str = "OPENAI_API_KEY", temperature: float | None = 0.0,
+                 seed: int | None = 0, max_tokens: int | None = None, timeout: float = 60.0,
+                 max_retries: int = 5, backoff: float = 0.5, max_backoff: float = 30.0,
+                 concurrency: int = 8, batch_size: int = 16,
+                 match_threshold: float = FUZZY_THRESHOLD, estimate_above: int = 200,
+                 client: Any = None) -> None:
+        if not str(base_url).startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        for name, value in (("concurrency", concurrency), ("batch_size", batch_size)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if int(max_retries) < 0 or float(timeout) <= 0:
+            raise ValueError("max_retries must be >= 0 and timeout > 0")
+        self.base_url = str(base_url).rstrip("/")
+        self.model = str(model)
+        self.data = data
+        self.template = chat_template(template)
+        self.api_key_env = api_key_env
+        self.temperature = temperature
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.concurrency = int(concurrency)
+        self.max_batch_size = int(batch_size)
+        self.match_threshold = float(match_threshold)
+        self.estimate_above = int(estimate_above)
+        self.matcher = TitleMatcher(data.titles, self.match_threshold)
+        self._client = client
+        self._client_lock = threading.Lock()
+        self._jitter = random.Random()
+        self._fingerprint: str | None = None
+        self.last_estimate: CostEstimate | None = None
+        self.http_requests = 0  # attempts sent, retries included
+
+    # ------------------------------------------------------------------ protocol
+    def fingerprint(self) -> str:
+        """Endpoint, model name, template, sampling settings, matching and catalog titles."""
+        if self._fingerprint is None:
+            self._fingerprint = "ChatRecommender-" + stable_hash(
+                self.base_url, self.model, self.template.fingerprint(), self.temperature,
+                self.seed, self.max_tokens, self.match_threshold,
+                stable_hash(sorted(self.data.titles.items())))
+        return self._fingerprint
+
+    def messages(self, request: Request, k: int) -> list[dict[str, str]]:
+        """The chat messages sent for ``request`` asking for ``k`` items."""
+        return self.template.messages(request, self.data.titles, k)
+
+    def render(self, request: Request, k: int = 10) -> str:
+        """The text the model sees: each message as ``role: content``, blank-line separated."""
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.messages(request, k))
+
+    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
+        if int(k) < 1:
+            raise RequestError(f"k must be >= 1, got {k}")
+        k = int(k)
+        requests = list(requests)
+        if not requests:
+            return []
+        if len(requests) >= self.estimate_above:
+            self.announce_work("rank", requests, [k] * len(requests))
+        msgs = [self.messages(r, k) for r in requests]
+        workers = min(self.concurrency, len(msgs))
+        if workers == 1:
+            texts = [self.complete(m) for m in msgs]
+        else:
+            with ThreadPoolExecutor(max_workers=workers,
+                                    thread_name_prefix="recaudit-chat") as pool:
+                texts = list(pool.map(self.complete, msgs))
+        return [self.to_ranking(t, r, k) for t, r in zip(texts, requests)]
+
+    # ------------------------------------------------------------------ parsing
+    def to_ranking(self, text: str, request: Request, k: int) -> Ranking:
+        """The :class:`Ranking` an answer gives: matched items in order (no repeats), the
+        count of entries that matched no catalog item or an item outside the candidates,
+        and the answer text."""
+        overrides = request.item_text_dict
+        local = TitleMatcher(overrides, self.match_threshold) if overrides else None
+        allowed = set(request.candidates) if request.candidates is not None else None
+        items: list[str] = []
+        hallucinated = 0
+        for entry in parse_list(text):
+            item = (local.match(entry) if local is not None else None) or \
+                self.matcher.match(entry)
+            if item is None or (allowed is not None and item not in allowed):
+                hallucinated += 1
+            elif item not in items:
+                items.append(item)
+        return Ranking(tuple(items[:k]), hallucinated=hallucinated, raw=text)
+
+    # ------------------------------------------------------------------ cost
+    def estimate_cost(self, requests: Sequence[Request], k: int | Sequence[int] = 10
+                      ) -> CostEstimate:
+        """Requests and approximate tokens that ranking ``requests`` would send.
+
+        Prompt tokens: message characters / ``CHARS_PER_TOKEN`` plus 4 per message;
+        completion tokens: ``k`` lines of a mean catalog title plus a list number.
+        """
+        requests = list(requests)
+        ks = [int(k)] * len(requests) if isinstance(k, (int, float)) else [int(x) for x in k]
+        titles = list(self.data.titles.values())
+        mean_title = sum(len(t) for t in titles) / max(1, len(titles))
+        prompt = completion = 0
+        for r, kk in zip(requests, ks):
+            msgs = self.messages(r, kk)
+            prompt += math.ceil(sum(len(m["content"]) for m in msgs) / CHARS_PER_TOKEN)
+            prompt += 4 * len(msgs)
+            n = kk if r.candidates is None else min(kk, len(r.candidates))
+            completion += math.ceil(n * (mean_title + 4) / CHARS_PER_TOKEN)
+        return CostEstimate(len(requests), prompt, completion)
+
+    def announce_work(self, method: str, requests: Sequence[Request],
+                      args: Sequence[Any]) -> CostEstimate | None:
+        """Called by the engine with the requests it is about to send (cache misses):
+        prints the cost estimate to stderr when there are ``estimate_above`` or more."""
+        if method != "rank" or len(requests) < self.estimate_above:
+            return None
+        est = self.estimate_cost(requests, [int(a) for a in args])
+        self.last_estimate = est
+        print(f"recaudit: sending {est} to {self.base_url} (model {self.model!r})",
+              file=sys.stderr, flush=True)
+        return est
+
+    # ------------------------------------------------------------------ HTTP
+    @property
+    def client(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                import openai
+
+                key = os.environ.get(self.api_key_env or "", "") or "recaudit-no-key"
+                self._client = openai.OpenAI(base_url=self.base_url, api_key=key,
+                                             timeout=self.timeout, max_retries=0)
+            return self._client
+
+    def check(self) -> list[str]:
+        """Ask the endpoint for its models (``GET /models``, one attempt); returns their ids.
+
+        Raises :class:`EndpointError` naming the URL when it cannot be reached.
+        """
+        import openai
+
+        try:
+            page = self.client.models.list()
+            return [getattr(m, "id", str(m)) for m in getattr(page, "data", [])]
+        except openai.APIConnectionError as exc:
+            raise EndpointError(f"cannot reach the chat endpoint {self.base_url}: "
+                                f"{_reason(exc)}") from None
+        except openai.APIStatusError as exc:
+            raise EndpointError(f"chat endpoint {self.base_url}/models answered HTTP "
+                                f"{exc.status_code}") from None
+
+    def _params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "messages": messages}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.seed is not None:
+            params["seed"] = int(self.seed)
+        if self.max_tokens is not None:
+            params["max_tokens"] = int(self.max_tokens)
+        return params
+
+    def complete(self, messages: list[dict[str, str]]) -> str:
+        """The assistant's text for ``messages``, with retries; raises :class:`EndpointError`."""
+        import openai
+
+        params = self._params(messages)
+        problem = ""
+        for attempt in range(self.max_retries + 1):
+            wait = None
+            try:
+                self.http_requests += 1
+                return _content(self.client.chat.completions.create(**params))
+            except openai.APITimeoutError:
+                problem = f"no answer within the {self.timeout:g} s timeout"
+            except openai.APIConnectionError as exc:
+                problem = f"cannot connect ({_reason(exc)})"
+            except openai.APIStatusError as exc:
+                code = exc.status_code
+                if code not in _RETRY_STATUS and code < 500:
+                    raise EndpointError(
+                        f"chat endpoint {self.base_url} answered HTTP {code} for model "
+                        f"{self.model!r}: {_short(getattr(exc, 'message', exc))}") from None
+                problem = f"HTTP {code} ({_short(getattr(exc, 'message', exc))})"
+                wait = _retry_after(exc)
+            except openai.APIResponseValidationError as exc:
+                problem = f"an answer that is not a chat completion ({_short(exc)})"
+            except _BadAnswer as exc:
+                problem = str(exc)
+            if attempt < self.max_retries:
+                time.sleep(self._delay(attempt, wait))
+        raise EndpointError(f"chat endpoint {self.base_url} (model {self.model!r}): {problem}; "
+                            f"gave up after {self.max_retries + 1} attempt(s)")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.max_backoff, max(0.0, retry_after))
+        cap = min(self.max_backoff, self.backoff * 2 ** attempt)
+        return cap * self._jitter.uniform(0.5, 1.0)
+
+    def __repr__(self) -> str:
+        return (f"ChatRecommender({self.base_url!r}, model={self.model!r}, "
+                f"template={self.template.name!r})")
+
+
+# ---------------------------------------------------------------------- helpers
+def _short(text: Any, n: int = 120) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= n else s[:n - 3] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a connection error, e.g. 'Connection refused'."""
+    cause: BaseException | None = exc
+    while cause is not None and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__
+    return _short(cause if cause is not None and str(cause) else exc)
+
+
+def _retry_after(exc: Any) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    value = headers.get("retry-after") if isinstance(headers, Mapping) or hasattr(
+        headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _content(resp: Any) -> str:
+    """The first choice's message text, or :class:`_BadAnswer` saying what was wrong."""
+    if isinstance(resp, (str, bytes)):
+        raise _BadAnswer(f"a non-JSON answer ({_short(resp, 60)!r})")
+    choices = getattr(resp, "choices", None)
+    if not choices:
+        raise _BadAnswer(f"an answer without 'choices' ({_short(resp, 80)})")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if not isinstance(content, str):
+        raise _BadAnswer("an answer whose choices[0].message.content is not text")
+    return content
