@@ -1,4 +1,5 @@
-"""Reports: the :class:`AuditReport` (JSON), HTML (Jinja2 templates, inline SVG figures).
+"""Reports: the :class:`AuditReport` (versioned JSON), HTML (Jinja2 templates, inline SVG
+figures) and :class:`ReportDiff` (two runs side by side).
 
 Names are imported on first use, so ``import recaudit`` does not pull in matplotlib.
 """
@@ -10,6 +11,10 @@ _LAZY = {
     "AuditReport": "._report",
     "render_html": "._html",
     "sanitize_svg": "._html",
+    "content_security_policy": "._html",
+    "ReportDiff": "._diff",
+    "CheckChange": "._diff",
+    "migrate": "._report",
     "figure_to_svg": ".figures",
     "new_figure": ".figures",
 }

@@ -14,6 +14,7 @@ _LAZY = {
     "check_auditor": "._check_auditor",
     "check_mitigation": "._check_mitigation",
     "assert_audit_passes": "._pytest",
+    "assert_no_regressions": "._pytest",
 }
 
 __all__ = list(_LAZY)
