@@ -4,6 +4,7 @@
               | {kind: movielens_100k | movielens_1m, path: data/ml-100k}
     model:    {kind: tiny_lm, seed: 0, epochs: 6} | {kind: hf, path: ...} | {kind: embedding}
               | {kind: most_popular} | {kind: random, seed: 0}
+              | {kind: chat, base_url: http://127.0.0.1:8000/v1, model: NAME, template: ...}
     auditors: [popularity_bias, {name: consumer_fairness, params: {...}, thresholds: {...}}]
     seed: 0
     run:      {n_bootstrap: 1000, n_permutations: 1000, alpha: 0.05, cache: true, batch_size: 64}
@@ -35,7 +36,7 @@ SYNTHETIC_KEYS = ("kind", "n_users", "n_items", "seed", "effects", "min_interact
                   "max_interactions", "taste", "name")
 MOVIELENS_KEYS = ("kind", "path", "download", "provider", "min_rating")
 DATASET_KINDS = ("synthetic", "movielens_100k", "movielens_1m")
-MODEL_KINDS = ("tiny_lm", "hf", "embedding", "most_popular", "random")
+MODEL_KINDS = ("tiny_lm", "hf", "embedding", "most_popular", "random", "chat")
 _HF_FALLBACK = ("length_normalize", "batch_size", "device", "mode", "exclude_history",
                 "num_beams")
 
@@ -108,6 +109,9 @@ def _model_keys(kind: str) -> list[str]:
             return ["kind"]
     if kind == "most_popular":
         return ["kind", "exclude_history"]
+    if kind == "chat":
+        return ["kind", "base_url", "model", *_init_keywords(
+            models.ChatRecommender.__init__, ("base_url", "model", "data", "client"))]
     return ["kind", "seed", "exclude_history"]
 
 
@@ -151,6 +155,10 @@ def _validate_model(d: Any) -> dict[str, Any]:
     d["kind"] = kind
     if kind == "hf" and "path" not in d:
         raise SpecError("model.path: required for kind 'hf' (a transformers model folder)")
+    for key in ("base_url", "model"):
+        if kind == "chat" and not isinstance(d.get(key), str):
+            raise SpecError(f"model.{key}: required for kind 'chat' (a string, e.g. "
+                            f"{'http://127.0.0.1:8000/v1' if key == 'base_url' else 'recaudit'})")
     if "seed" in d:
         _typed(d["seed"], int, "model.seed")
     if "epochs" in d:
@@ -313,6 +321,13 @@ class AuditSpec:
             return models.EmbeddingRecommender(data, **d)
         if kind == "most_popular":
             return models.MostPopular(data, **d)
+        if kind == "chat":  # fail now, in one line, when the endpoint cannot be reached
+            try:
+                chat = models.ChatRecommender(d.pop("base_url"), d.pop("model"), data, **d)
+            except (ValueError, TypeError) as exc:
+                raise SpecError(f"model (chat): {exc}") from exc
+            chat.check()
+            return chat
         return models.RandomRecommender(data, **d)
 
     def audit_config(self) -> dict[str, Any]:
@@ -331,6 +346,9 @@ class AuditSpec:
         html = html or self.output.get("html")
         json_path = json_path or self.output.get("json") or (
             Path(html).with_suffix(".json") if html else None)
+        if callable(getattr(model, "estimate_audit", None)):  # a paid API: say what it costs
+            model.estimate_audit(data, self.auditors or None, self.audit_config(),
+                                 seed=self.seed, cache=self.run.get("cache", True))
         report = audit(model, data, auditors=self.auditors or None,
                        config=self.audit_config(), seed=self.seed,
                        cache=self.run.get("cache", True), progress=progress,

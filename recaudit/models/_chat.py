@@ -257,6 +257,38 @@ class ChatRecommender(BaseRecommender):
               file=sys.stderr, flush=True)
         return est
 
+    def estimate_audit(self, data: Any, auditors: Any = None,
+                       config: Mapping[str, Any] | None = None, *, seed: int = 0,
+                       cache: Any = True, verbose: bool = True) -> CostEstimate:
+        """What ``ra.audit(self, data, auditors, config, seed=seed, cache=cache)`` would send.
+
+        A dry run: the auditors run against a stand-in with this model's capabilities that
+        records every request and answers at once (candidates in the given order, the catalog
+        by popularity), with few bootstrap resamples. Requests already in ``cache`` under this
+        model's fingerprint are not counted. Auditors whose later requests depend on earlier
+        answers make the count approximate. Prints the estimate when ``verbose``.
+        """
+        from ..audit import audit as run_audit
+        from ..engine import open_cache
+
+        stand_in = _DryRun(self, data)
+        run = dict(config or {})
+        run.update({"n_bootstrap": 20, "n_permutations": 20})
+        run_audit(stand_in, data, auditors, config=run, seed=seed, cache=False,
+                  progress=False)
+        pending = stand_in.seen
+        if cache is not False and cache is not None and pending:
+            store = open_cache(cache)
+            ids = [f"{r.key()}:{k}" for r, k in pending]
+            hit = store.get_many(self.fingerprint(), "rank", ids)
+            pending = [p for p, i in zip(pending, ids) if i not in hit]
+        est = self.estimate_cost([r for r, _ in pending], [k for _, k in pending])
+        self.last_estimate = est
+        if verbose:
+            print(f"recaudit: this audit will send {est} to {self.base_url} "
+                  f"(model {self.model!r})", file=sys.stderr, flush=True)
+        return est
+
     # ------------------------------------------------------------------ HTTP
     @property
     def client(self) -> Any:
@@ -375,3 +407,32 @@ def _content(resp: Any) -> str:
     if not isinstance(content, str):
         raise _BadAnswer("an answer whose choices[0].message.content is not text")
     return content
+
+
+class _DryRun(BaseRecommender):
+    """Records the (request, k) pairs an audit sends and answers them instantly."""
+
+    def __init__(self, chat: ChatRecommender, data: Any) -> None:
+        self.chat = chat
+        self.capabilities = chat.capabilities
+        self.seen: list[tuple[Request, int]] = []
+        pop = data.popularity
+        self._order = sorted(data.item_ids, key=lambda i: -float(pop.get(i, 0.0)))
+
+    def fingerprint(self) -> str:
+        return "dry-run-" + self.chat.fingerprint()
+
+    def render(self, request: Request) -> str:
+        return self.chat.render(request)
+
+    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
+        out = []
+        for r in requests:
+            self.seen.append((r, int(k)))
+            if r.candidates is not None:
+                items = r.candidates[:k]
+            else:
+                hist = set(r.history)
+                items = tuple(i for i in self._order if i not in hist)[:k]
+            out.append(Ranking(items))
+        return out
