@@ -22,7 +22,7 @@ from ..errors import CapabilityError, RecauditError, RequestError
 from ..models._types import Explanation, Ranking, Request
 from ..results import Cost
 from ._cache import RequestCache, default_cache_path
-from ._executor import Executor, run_batches
+from ._executor import Executor, ModelCall, make_executor, run_batches
 
 CacheLike = bool | str | os.PathLike | RequestCache | None
 
@@ -113,8 +113,10 @@ class CachedRecommender:
         Most requests per call to the model.
     progress : bool
         Show a progress bar over batches when a call has several batches of misses.
-    executor : Executor, optional
-        Runs the batches (default: in this process, in order).
+    executor : Executor, str or mapping, optional
+        Runs the batches (default: in this process, in order); ``"ray"`` or
+        ``{"kind": "ray", "num_workers": 2}`` builds a
+        :class:`~recaudit.engine.RayExecutor` (see :func:`~recaudit.engine.make_executor`).
 
     Examples
     --------
@@ -129,7 +131,7 @@ class CachedRecommender:
     """
 
     def __init__(self, model: Any, *, cache: CacheLike = True, batch_size: int = 64,
-                 progress: bool = True, executor: Executor | None = None,
+                 progress: bool = True, executor: Executor | str | dict | None = None,
                  _ledger: _Ledger | None = None) -> None:
         if isinstance(model, CachedRecommender):
             model = model.model
@@ -143,7 +145,7 @@ class CachedRecommender:
         self.cache = open_cache(cache)
         self.batch_size = int(batch_size)
         self.progress = progress
-        self.executor = executor
+        self.executor = None if executor is None else make_executor(executor)
         self._ledger = _ledger or _Ledger()
         self._fingerprint: str | None = None
 
@@ -198,26 +200,22 @@ class CachedRecommender:
     # ---------------------------------------------------------------- routed methods
     def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
         k = int(k)
-        return self._call("rank", requests, [k] * len(requests),
-                          lambda reqs, _: self.model.rank(reqs, k))
+        return self._call("rank", requests, [k] * len(requests))
 
     def score(self, requests: Sequence[Request]) -> list[np.ndarray]:
-        return self._call("score", requests, [""] * len(requests),
-                          lambda reqs, _: self.model.score(reqs))
+        return self._call("score", requests, [""] * len(requests))
 
     def nll(self, requests: Sequence[Request], targets: Sequence[str]) -> np.ndarray:
         requests, targets = list(requests), [str(t) for t in targets]
         if len(requests) != len(targets):
             raise RequestError(f"nll() got {len(requests)} requests but {len(targets)} "
                                "targets; pass one target per request")
-        out = self._call("nll", requests, targets,
-                         lambda reqs, tg: self.model.nll(reqs, tg))
+        out = self._call("nll", requests, targets)
         return np.asarray(out, dtype=float)
 
     def explain(self, requests: Sequence[Request], k: int = 1) -> list[Any]:
         k = int(k)
-        return self._call("explain", requests, [k] * len(requests),
-                          lambda reqs, _: self.model.explain(reqs, k))
+        return self._call("explain", requests, [k] * len(requests))
 
     # ---------------------------------------------------------------- forwarded as-is
     def render(self, request: Request) -> str:
@@ -241,8 +239,8 @@ class CachedRecommender:
                                  _ledger=self._ledger)
 
     # ---------------------------------------------------------------- the engine
-    def _call(self, method: str, requests: Sequence[Request], args: Sequence[Any],
-              invoke: Callable[[list[Request], list[Any]], Sequence[Any]]) -> list[Any]:
+    def _call(self, method: str, requests: Sequence[Request], args: Sequence[Any]
+              ) -> list[Any]:
         if _CAPABILITY[method] not in self.capabilities:
             raise CapabilityError(
                 f"{type(self.model).__name__} does not declare the '{_CAPABILITY[method]}' "
@@ -273,16 +271,14 @@ class CachedRecommender:
         batches = [misses[s:s + self.batch_size] for s in range(0, len(misses),
                                                                   self.batch_size)]
 
-        def work(batch: list[str]) -> tuple[Sequence[Any], float]:
-            reqs = [requests[first[i]] for i in batch]
-            extra = [args[first[i]] for i in batch]
-            start = time.perf_counter()
-            out = invoke(reqs, extra)
-            return out, time.perf_counter() - start
+        # the executor gets the model once and (requests, args) batches
+        task = ModelCall(self.model, method, fp)
+        payloads = [([requests[first[i]] for i in b], [args[first[i]] for i in b])
+                    for b in batches]
 
         bar = self._bar(len(batches), method)
         try:
-            for n, (out, seconds) in run_batches(work, batches, executor=self.executor):
+            for n, (out, seconds) in run_batches(task, payloads, executor=self.executor):
                 batch = batches[n]
                 out = list(out)
                 if len(out) != len(batch):
