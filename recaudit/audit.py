@@ -252,6 +252,10 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
         computed survive a later failure or a killed process.
     title : str, optional
         Shown at the top of the HTML report.
+    executor : Executor, str or mapping, optional
+        Where cache misses are answered: in this process (default), or ``"ray"`` /
+        ``{"kind": "ray", "address": "auto", "num_workers": 2, "gpus_per_worker": 1}`` for
+        model replicas in Ray actors (an executor built from a spec is closed at the end).
 
     Examples
     --------
@@ -262,6 +266,12 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
     ...                   config={"popularity_bias": {"thresholds": {"arp": 0.3}}})
     >>> report.passed                                                    # doctest: +SKIP
     """
+    if executor is not None and not callable(getattr(executor, "run", None)):
+        from .engine import make_executor
+
+        with make_executor(executor) as built:  # built from a spec: this audit owns it
+            return audit(model, data, auditors, config, seed=seed, cache=cache,
+                         progress=progress, out_json=out_json, title=title, executor=built)
     run, per = _split_config(config)
     planned = resolve_auditors(auditors, per)
     ctx = AuditContext(seed=int(seed), n_bootstrap=int(run.get("n_bootstrap", 1000)),
@@ -284,7 +294,8 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
         "seed": int(seed),
         "settings": {"n_bootstrap": ctx.n_bootstrap, "n_permutations": ctx.n_permutations,
                      "alpha": ctx.alpha, "batch_size": engine.batch_size,
-                     "cache": engine.cache.path},
+                     "cache": engine.cache.path,
+                     "executor": repr(engine.executor) if engine.executor else "local"},
         "auditors": [p.name for p in planned],
         "versions": _versions(),
         "started": _now(),

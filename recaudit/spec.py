@@ -9,6 +9,8 @@
     seed: 0
     run:      {n_bootstrap: 1000, n_permutations: 1000, alpha: 0.05, cache: true, batch_size: 64}
     output:   {html: reports/quickstart.html, json: reports/quickstart.json}
+    executor: {kind: local} | {kind: ray, address: auto | "ray://host:port", num_workers: 2,
+               gpus_per_worker: 1}
 
 Every key is checked: an unknown one raises :class:`~recaudit.SpecError` naming its path
 (``model.epoch``), the allowed keys and the closest match. Data paths are relative to the
@@ -27,7 +29,8 @@ from typing import Any
 
 from .errors import DatasetError, SpecError
 
-TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "ablation")
+TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "ablation",
+            "executor")
 RUN_KEYS = ("n_bootstrap", "n_permutations", "alpha", "cache", "batch_size", "progress")
 OUTPUT_KEYS = ("html", "json", "csv")
 ABLATION_KEYS = ("mitigations", "seeds", "utility_k", "utility_users")
@@ -248,6 +251,14 @@ def _validate_ablation(d: Any) -> dict[str, Any] | None:
     return d
 
 
+def _validate_executor(d: Any) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    from .engine import validate_executor_spec
+
+    return validate_executor_spec(d, "executor")
+
+
 def _allowed_params(name: str, get_cls: Any) -> list[str]:
     try:
         return [p for p in get_cls(name)._param_names() if p != "thresholds"]
@@ -274,6 +285,7 @@ class AuditSpec:
     title: str | None = None
     ablation: dict[str, Any] | None = None
     source: Path | None = None
+    executor: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- building
     def _resolve_data_path(self, p: str) -> Path:
@@ -352,7 +364,7 @@ class AuditSpec:
         report = audit(model, data, auditors=self.auditors or None,
                        config=self.audit_config(), seed=self.seed,
                        cache=self.run.get("cache", True), progress=progress,
-                       out_json=json_path, title=self.title)
+                       out_json=json_path, title=self.title, executor=self.executor)
         report.metadata["spec"] = self.to_dict()
         if json_path:
             report.to_json(json_path)
@@ -391,6 +403,8 @@ class AuditSpec:
             out["title"] = self.title
         if self.ablation:
             out["ablation"] = self.ablation
+        if self.executor:
+            out["executor"] = self.executor
         return out
 
 
@@ -450,4 +464,4 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> AuditSpec:
                      auditors=_validate_auditors(raw.get("auditors")),
                      seed=_typed(raw.get("seed", 0), int, "seed"), run=run, output=output,
                      title=title, ablation=_validate_ablation(raw.get("ablation")),
-                     source=path)
+                     source=path, executor=_validate_executor(raw.get("executor")))
