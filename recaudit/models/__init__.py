@@ -29,6 +29,16 @@ _LAZY = {
     "ChatTemplate": "._chat_templates",
     "MostPopular": "._baselines",
     "RandomRecommender": "._baselines",
+    "ItemKNN": "._cooccurrence",
+    "SASRec": "._sasrec",
+    "SASRecConfig": "._sasrec",
+    "train_prompt_tuning": "._prompt_tuning",
+    "SoftPromptConfig": "._prompt_tuning",
+    "PromptTunedRecommender": "._prompt_tuning",
+    "split_users": "._prompt_tuning",
+    "build_paradigm": "._paradigms",
+    "build_paradigms": "._paradigms",
+    "DEFAULT_PARADIGMS": "._paradigms",
 }
 
 __all__ = ["CAPABILITIES", "BaseRecommender", "Explanation", "GradientHandle", "Ranking",
