@@ -8,6 +8,8 @@
     recaudit diff A.json B.json [--out diff.html] [--json diff.json|-]
                                 [--fail-on {regression,never}]
     recaudit list
+    recaudit serve [--model PATH | --tiny | --baseline NAME] [--host 127.0.0.1] [--port 8000]
+                   [--fail-rate P] [--garbage-rate P] [--delay S] [--seed N]
 
 Exit codes: 0 every verdict passed (``ablate``, ``report``, ``list``: the command worked;
 ``demo``: its report was written, unless ``--strict``), 1 some verdict failed or an auditor
@@ -91,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="exit 1 when B has a regression (default: never)")
 
     sub.add_parser("list", help="list the auditors with their family and requirements")
+
+    from .serve import add_arguments as serve_arguments
+
+    serve_arguments(sub.add_parser("serve", help="serve a model over an OpenAI-compatible "
+                                   "chat API (/v1/chat/completions) on loopback"))
     return p
 
 
@@ -275,8 +282,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import cmd_serve as serve
+
+    return serve(args)
+
+
 COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "ablate": cmd_ablate, "report": cmd_report,
-            "diff": cmd_diff, "list": cmd_list}
+            "diff": cmd_diff, "list": cmd_list, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -147,8 +147,12 @@ class ChatServer:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
+        self.posts = 0  # every POST, wrong routes included
         self.chat_requests = 0  # POSTs to /chat/completions, failed ones included
         self.answered = 0  # of them answered with a ranking
+        self.in_flight = 0
+        self.max_in_flight = 0  # most chat requests handled at once
+        self.last_body: dict[str, Any] | None = None
         self.httpd = ThreadingHTTPServer((host, int(port)), _handler(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -182,14 +186,15 @@ class ChatServer:
 
     # ------------------------------------------------------------------ answers
     def draw(self) -> str:
-        """What to do with the next chat request: ``ok``, ``500``, ``429`` or ``garbage``."""
+        """What to do with the next chat request: ``ok``, ``500``, ``429``, ``garbage-html``
+        or ``garbage-json``."""
         with self._lock:
             self.chat_requests += 1
             u = self._rng.random()
             if u < self.fail_rate:
                 return "500" if self._rng.random() < 0.5 else "429"
             if u < self.fail_rate + self.garbage_rate:
-                return "garbage"
+                return "garbage-html" if self._rng.random() < 0.5 else "garbage-json"
             return "ok"
 
     def answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,6 +229,7 @@ class ChatServer:
 def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stall
         server_version = "recaudit-serve"
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -256,9 +262,21 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            with server._lock:
+                server.posts += 1
             if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
                 self._error(404, f"no route {self.path}", "not_found")
                 return
+            with server._lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._chat(raw)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _chat(self, raw: bytes) -> None:
             action = server.draw()
             if server.delay:
                 time.sleep(server.delay)
@@ -269,19 +287,23 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                 self._error(429, "injected rate limit", "rate_limit_exceeded",
                             headers={"Retry-After": "0"})
                 return
-            if action == "garbage":
-                if server._rng.random() < 0.5:
-                    self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
-                else:
-                    self._send(200, {"result": "not a chat completion"})
+            if action == "garbage-html":
+                self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+                return
+            if action == "garbage-json":
+                self._send(200, {"result": "not a chat completion"})
                 return
             try:
                 body = json.loads(raw or b"{}")
                 if not isinstance(body, Mapping):
                     raise ValueError("the body must be a JSON object")
+                server.last_body = dict(body)
                 payload = server.answer(body)
             except (ValueError, KeyError) as exc:
                 self._error(400, f"bad request: {exc}", "invalid_request_error")
+                return
+            except Exception as exc:  # the served model failed: say so, keep serving
+                self._error(500, f"model error: {type(exc).__name__}: {exc}", "server_error")
                 return
             self._send(200, payload)
 
