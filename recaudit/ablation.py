@@ -61,14 +61,24 @@ def _reseeded(mitigations: list[Mitigation] | None, seed: int) -> list[Mitigatio
     return out
 
 
-def utility(model: Any, data: Any, *, k: int = 10, n_users: int | None = 200,
-            seed: int = 0) -> dict[str, tuple[float, float, float]]:
-    """NDCG@k and HR@k of held-out items over the whole catalog: {name: (value, lo, hi)}."""
+def utility_per_user(model: Any, data: Any, *, k: int = 10, n_users: int | None = 200,
+                     seed: int = 0) -> tuple[list[str], dict[str, np.ndarray]]:
+    """(users, {"ndcg_at_k": per-user values, "hr_at_k": ...}) over the whole catalog."""
     users = sample_users(data, n_users, np.random.default_rng([seed, 10_007]))
     rankings = model.rank([data.request(u) for u in users], k)
     out = {}
     for name, fn in ((f"ndcg_at_{k}", ndcg_at_k), (f"hr_at_{k}", hit_at_k)):
-        vals = np.array([fn(r.items, data.test_items[u], k) for u, r in zip(users, rankings)])
+        out[name] = np.array([fn(r.items, data.test_items[u], k)
+                              for u, r in zip(users, rankings)])
+    return users, out
+
+
+def utility(model: Any, data: Any, *, k: int = 10, n_users: int | None = 200,
+            seed: int = 0) -> dict[str, tuple[float, float, float]]:
+    """NDCG@k and HR@k of held-out items over the whole catalog: {name: (value, lo, hi)}."""
+    _users, per_user = utility_per_user(model, data, k=k, n_users=n_users, seed=seed)
+    out = {}
+    for name, vals in per_user.items():
         lo, hi = bootstrap_ci(vals, seed=seed)
         out[name] = (float(vals.mean()), lo, hi)
     return out
