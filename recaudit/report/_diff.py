@@ -8,7 +8,9 @@ verdict change, and a ``change`` class:
   auditor), or B's value is beyond its threshold where A's was not (even when the effect is
   not significant yet, so a drift shows before it fails);
 - ``improvement``: the reverse (A failed or errored or was beyond, B is not);
-- ``changed``: another verdict change (``info`` -> ``pass``, a check now skipped, ...);
+- ``changed``: another verdict change (``info`` -> ``pass``, a check now skipped, ...), or
+  the same verdict with a value that moved beyond sampling noise (the two 95% CIs do not
+  overlap);
 - ``added`` / ``removed``: a check only in B / only in A (a new check that fails is a
   regression);
 - ``unchanged``.
@@ -221,6 +223,8 @@ def _classify_metric(a: Metric | None, b: Metric | None) -> tuple[Change, list[s
         return "improvement", good
     if va != vb:
         return "changed", [f"verdict {va} -> {vb}"]
+    if _ci(a) and _ci(b) and (b.ci_low > a.ci_high or b.ci_high < a.ci_low):
+        return "changed", ["value moved beyond sampling noise (the 95% CIs do not overlap)"]
     return "unchanged", []
 
 

@@ -41,7 +41,8 @@ def _pair(**b_kwargs):
             _m("fixed", 2.0, "fail"),
             _m("steady", 0.2, "pass", ci=(0.1, 0.3)),
             _m("gone", 0.3, "pass"),
-            _m("info", 5.0, "info", threshold=None, hib=None)]),
+            _m("info", 5.0, "info", threshold=None, hib=None),
+            _m("moved", 5.0, "info", threshold=None, hib=None, ci=(4.0, 6.0))]),
         AuditResult("crashy", metrics=[_m("x", 0.1, "pass")]),
         AuditResult("was_broken", status="error", reason="ValueError: boom"),
         AuditResult("skippy", status="skipped", reason="needs gradients"),
@@ -53,6 +54,7 @@ def _pair(**b_kwargs):
             _m("fixed", 0.5, "pass"),
             _m("steady", 0.25, "pass", ci=(0.15, 0.35)),
             _m("info", 6.0, "info", threshold=None, hib=None),
+            _m("moved", 8.0, "info", threshold=None, hib=None, ci=(6.5, 9.0)),
             _m("new_fail", 3.0, "fail"),
             _m("new_ok", 0.1, "pass")]),
         AuditResult("crashy", status="error", reason=f"RuntimeError: {XSS}"),
@@ -72,7 +74,7 @@ def test_each_check_is_classified():
         "bias.new_fail@all": "regression", "crashy": "regression",
         "bias.fixed@all": "improvement", "was_broken": "improvement",
         "bias.new_ok@all": "added", "was_broken.y@all": "added",
-        "bias.gone@all": "removed", "crashy.x@all": "removed",
+        "bias.gone@all": "removed", "crashy.x@all": "removed", "bias.moved@all": "changed",
         "bias.steady@all": "unchanged", "bias.info@all": "unchanged", "skippy": "unchanged",
     }
     by = {c.key: c for c in d.changes}
@@ -88,7 +90,9 @@ def test_each_check_is_classified():
     assert by["bias.steady@all"].ci_b == (0.15, 0.35)
     assert by["bias.gone@all"].value_b is None and by["bias.gone@all"].delta is None
     assert d.has_regressions and len(d.regressions) == 4
-    assert d.counts() == {"regression": 4, "improvement": 2, "changed": 0, "added": 2,
+    assert by["bias.moved@all"].reasons == [
+        "value moved beyond sampling noise (the 95% CIs do not overlap)"]
+    assert d.counts() == {"regression": 4, "improvement": 2, "changed": 1, "added": 2,
                           "removed": 2, "unchanged": 3}
 
 
