@@ -305,9 +305,15 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[[np.ndarray], np.ndar
     if n < 2:
         v = np.asarray(statistic(np.nanmean(m, axis=0)[None, :]))[0]
         return v, v
+    from .statistics import MAX_RESAMPLE_VALUES
+
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    stats = np.asarray(statistic(np.nanmean(m[idx], axis=1)))
+    # blocks of resamples keep memory flat in the number of users; same draws as one block
+    block = max(1, min(n_resamples, MAX_RESAMPLE_VALUES // (n * m.shape[1])))
+    means = np.concatenate([
+        np.nanmean(m[rng.integers(0, n, size=(min(block, n_resamples - s), n))], axis=1)
+        for s in range(0, n_resamples, block)])
+    stats = np.asarray(statistic(means))
     a = (1 - confidence) / 2
     return np.nanquantile(stats, a, axis=0), np.nanquantile(stats, 1 - a, axis=0)
 

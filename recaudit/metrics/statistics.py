@@ -11,6 +11,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+#: Most resampled values held at once by a bootstrap (32 MiB of float64): resamples are drawn
+#: in blocks this size, so memory stays flat however many users there are. Results are the
+#: same as drawing every resample at once (the same random stream, in the same order).
+MAX_RESAMPLE_VALUES = 1 << 22
+
 
 def bootstrap_ci(values: Sequence[float] | np.ndarray, statistic: Callable = np.mean, *,
                  n_resamples: int = 1000, confidence: float = 0.95,
@@ -32,6 +37,7 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, statistic: Callable = np.
         return (v, v)
     res = stats.bootstrap((x,), statistic, n_resamples=n_resamples, confidence_level=confidence,
                           method="percentile", vectorized=False,
+                          batch=max(1, min(n_resamples, MAX_RESAMPLE_VALUES // x.size)),
                           rng=np.random.default_rng(seed))
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 

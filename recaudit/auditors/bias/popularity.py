@@ -170,7 +170,7 @@ class PopularityBias(Auditor):
         eh, eah = P.user_group_counts(lists, head, histories, relevant)
         et, eat = P.user_group_counts(lists, tail, histories, relevant)
         index = data.item_index
-        incidence = np.zeros((len(users), len(catalog)))
+        incidence = np.zeros((len(users), len(catalog)), dtype=np.uint8)  # 0/1: 8x less RAM
         for n, lst in enumerate(lists):
             incidence[n, [index[i] for i in lst]] = 1.0
 
