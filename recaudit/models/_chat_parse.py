@@ -83,14 +83,14 @@ def parse_list(text: str) -> list[str]:
     lines = [ln for ln in str(text).splitlines() if ln.strip() and not _FENCE.match(ln)]
     if not lines:
         return []
+    if len(lines) == 1 and len(_INLINE_NUMBERS.findall(lines[0])) >= 2:
+        return [e for e in (_clean(p) for p in _INLINE_NUMBERS.split(lines[0])) if e]
     marked = [ln for ln in lines if _MARKER.match(ln)]
     if marked:
         return [e for e in (_clean(ln) for ln in marked) if e]
     if len(lines) == 1:
         line = lines[0].strip()
-        if len(_INLINE_NUMBERS.findall(line)) >= 2:
-            parts = _INLINE_NUMBERS.split(line)
-        elif ";" in line:
+        if ";" in line:
             parts = line.split(";")
         elif "," in line:
             parts = line.split(",")
