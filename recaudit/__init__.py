@@ -33,6 +33,8 @@ _LAZY = {
     "AuditReport": ".audit",
     "ablate": ".ablation",
     "AblationResult": ".ablation",
+    "compare": ".compare",
+    "ComparisonResult": ".compare",
     "mitigations": None,
     "testing": None,
     "engine": None,
