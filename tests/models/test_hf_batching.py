@@ -1,0 +1,196 @@
+"""HFRecommender batching: padded prompts of different lengths in one pass, packed titles,
+out-of-memory back-off, device and dtype (a small random GPT-2, no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recaudit.models import HFRecommender, Request
+from recaudit.models import _hf as hf_mod
+
+from .test_hf import _reference_logprob, folder, world  # noqa: F401  (fixtures)
+
+
+def _mixed_requests(world, n=6, n_cand=7, seed=0):  # noqa: F811
+    """Requests whose prompts all differ in length (history 1..n items, some profiles)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for j, u in enumerate(world.user_ids[:n]):
+        cand = tuple(rng.choice(world.item_ids, size=n_cand, replace=False))
+        profile = world.user_attributes(u) if j % 2 else {}
+        out.append(Request(u, history=world.train_histories[u][: j + 1], profile=profile,
+                           candidates=cand))
+    return out
+
+
+class _CountCalls:
+    """Counts the model's forward passes and the largest batch among them."""
+
+    def __init__(self, model):
+        self.calls, self.rows = 0, []
+        self.handle = model.register_forward_pre_hook(self, with_kwargs=True)
+
+    def __call__(self, module, args, kwargs):
+        self.calls += 1
+        self.rows.append(int(kwargs["input_ids"].shape[0]))
+
+
+@pytest.fixture(scope="module")
+def lm(folder, world):  # noqa: F811
+    return HFRecommender(folder, world, batch_size=64, device="cpu")
+
+
+def test_prompts_of_different_lengths_share_one_pass_and_equal_unpadded(lm, world):  # noqa: F811
+    reqs = _mixed_requests(world)
+    lengths = {len(lm.tokenizer(lm.render(r))["input_ids"]) for r in reqs}
+    assert len(lengths) == len(reqs)  # every prompt has its own length
+    counter = _CountCalls(lm.model)
+    try:
+        scores = lm.score(reqs)
+    finally:
+        counter.handle.remove()
+    # one prompt pass over all requests, one pass for the packed titles
+    assert counter.calls == 2 and counter.rows == [len(reqs), len(reqs)]
+    for req, s in zip(reqs, scores):
+        ref = [_reference_logprob(lm, req, c)[0] for c in req.candidates]
+        np.testing.assert_allclose(s, ref, rtol=0, atol=1e-4)
+
+
+def test_whole_catalog_and_nll_equal_unpadded(lm, world):  # noqa: F811
+    reqs = [r.replace(candidates=None) for r in _mixed_requests(world, n=3, seed=1)]
+    ranks = lm.rank(reqs, k=len(world.item_ids))
+    for req, r in zip(reqs, ranks):
+        assert set(r.items) == set(world.item_ids) - set(req.history)
+        ref = np.array([_reference_logprob(lm, req, i)[0] for i in r.items])
+        np.testing.assert_allclose(r.scores, ref, rtol=0, atol=1e-4)
+    targets = [world.item_ids[5], world.item_ids[17], world.item_ids[30]]
+    nll = lm.nll(reqs, targets)
+    ref = [-_reference_logprob(lm, q, t)[0] for q, t in zip(reqs, targets)]
+    np.testing.assert_allclose(nll, ref, rtol=0, atol=1e-4)
+
+
+def test_titles_spread_over_passes_and_fallback_agree(lm, folder, world, monkeypatch):  # noqa: F811
+    reqs = _mixed_requests(world, n=5, n_cand=9, seed=2)
+    expected = lm.score(reqs)
+    # a tiny logit budget: the titles of each request need several passes
+    monkeypatch.setattr(hf_mod, "_LOGIT_BUDGET", 3 * 64 * len(lm.tokenizer))
+    counter = _CountCalls(lm.model)
+    try:
+        spread = lm.score(reqs)
+    finally:
+        counter.handle.remove()
+    assert counter.calls > 3
+    # the fallback for attention without custom masks: the prompt cache copied per title
+    copy = HFRecommender((lm.model, lm.tokenizer), world, device="cpu")
+    copy._packed = False
+    fallback = copy.score(reqs)
+    # eager attention takes the additive float mask
+    eager = HFRecommender(folder, world, device="cpu")
+    eager.model.config._attn_implementation = "eager"
+    eager_scores = eager.score(reqs)
+    for e, a, b, c in zip(expected, spread, fallback, eager_scores):
+        np.testing.assert_allclose(a, e, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(b, e, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(c, e, rtol=0, atol=1e-5)
+
+
+def _fake_oom(model, limit, error):
+    """Make ``model`` raise ``error`` for any forward pass over more than ``limit`` rows."""
+    real = model.forward
+    raised = []
+
+    def forward(*args, **kwargs):
+        rows = kwargs["input_ids"].shape[0] if "input_ids" in kwargs else args[0].shape[0]
+        if rows > limit:
+            raised.append(rows)
+            raise error
+        return real(*args, **kwargs)
+
+    model.forward = forward
+    return raised
+
+
+@pytest.mark.parametrize("error", [
+    "torch.cuda.OutOfMemoryError",
+    "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
+])
+def test_batch_size_backs_off_on_out_of_memory(folder, world, error):  # noqa: F811
+    import torch
+
+    exc = (torch.cuda.OutOfMemoryError("CUDA out of memory") if error.startswith("torch")
+           else RuntimeError(error.split(": ", 1)[1]))
+    reqs = _mixed_requests(world, n=9, n_cand=6, seed=3)
+    free = HFRecommender(folder, world, batch_size=8, device="cpu")
+    expected = free.score(reqs) + [r.scores for r in free.rank(
+        [r.replace(candidates=None) for r in reqs], 5)]
+    tight = HFRecommender(folder, world, batch_size=8, device="cpu")
+    raised = _fake_oom(tight.model, 2, exc)
+    got = tight.score(reqs)
+    assert raised == [8, 4]  # 8 -> 4 -> 2, then it fits
+    assert tight.effective_batch_size == 2 and tight.oom_backoffs == 2
+    got += [r.scores for r in tight.rank([r.replace(candidates=None) for r in reqs], 5)]
+    assert raised == [8, 4]  # the size that fitted is remembered: no new failure
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_back_off_gives_up_and_other_errors_pass_through(folder, world):  # noqa: F811
+    import torch
+
+    reqs = _mixed_requests(world, n=3, seed=4)
+    never = HFRecommender(folder, world, batch_size=4, device="cpu")
+    _fake_oom(never.model, 0, torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        never.score(reqs)
+    assert never.effective_batch_size == 1
+    other = HFRecommender(folder, world, batch_size=4, device="cpu")
+    _fake_oom(other.model, 0, RuntimeError("shape mismatch"))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        other.score(reqs)
+    assert other.oom_backoffs == 0 and other.effective_batch_size == 4
+
+
+def test_generate_backs_off_too(folder, world):  # noqa: F811
+    import torch
+
+    reqs = [world.request(u) for u in world.user_ids[:4]]
+    free = HFRecommender(folder, world, mode="generate", batch_size=4, device="cpu")
+    tight = HFRecommender(folder, world, mode="generate", batch_size=4, device="cpu")
+    _fake_oom(tight.model, 2 * 2, torch.cuda.OutOfMemoryError("out of memory"))  # 2 beams
+    a, b = free.rank(reqs, 2), tight.rank(reqs, 2)
+    assert tight.effective_batch_size == 2
+    assert [r.items for r in a] == [r.items for r in b]
+
+
+def test_device_and_dtype_options(folder, world):  # noqa: F811
+    import torch
+
+    base = HFRecommender(folder, world, device="cpu")
+    assert base.device == "cpu" and base.dtype == "float32"
+    assert base.batch_size == "auto" and base.effective_batch_size == 64
+    if not torch.cuda.is_available():
+        assert HFRecommender(folder, world).device == "cpu"
+        assert HFRecommender(folder, world, device="auto").device == "cpu"
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            HFRecommender(folder, world, device="cuda:1")
+    with pytest.raises(ValueError, match="device"):
+        HFRecommender(folder, world, device="toaster")
+    with pytest.raises(ValueError, match="dtype"):
+        HFRecommender(folder, world, dtype="int3")
+    for bad in (0, -2, 2.5, "big", True):
+        with pytest.raises(ValueError, match="batch_size"):
+            HFRecommender(folder, world, batch_size=bad)
+    # float32 is the reference: naming it keeps the fingerprint; bf16 changes scores and key
+    f32 = HFRecommender(folder, world, dtype="float32", device="cpu")
+    assert f32.fingerprint() == base.fingerprint()
+    bf16 = HFRecommender(folder, world, dtype="bfloat16", device="cpu")
+    assert bf16.dtype == "bfloat16"
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    assert bf16.fingerprint() != base.fingerprint()
+    assert "bfloat16" in repr(bf16)
+    reqs = _mixed_requests(world, n=3, seed=5)
+    for a, b in zip(base.score(reqs), bf16.score(reqs)):
+        assert not np.array_equal(a, b)
+        np.testing.assert_allclose(b, a, rtol=0, atol=0.25)
+        assert np.corrcoef(a, b)[0, 1] > 0.9
