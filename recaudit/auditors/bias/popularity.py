@@ -7,11 +7,12 @@ Abdollahpouri et al. (recommended vs. own-history popularity) per user group.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from ...engine._chunks import chunked
 from ...metrics import popularity as P
 from ...metrics.statistics import bootstrap_ci, one_sample_test, paired_bootstrap_ci
 from ...models._types import Request
@@ -19,6 +20,14 @@ from ...results import AuditResult
 from .._base import AuditContext, Auditor
 from .._common import hallucination_metric, sample_users
 from .._registry import register_auditor
+
+
+class _Answer(NamedTuple):
+    """What ``hallucination_metric`` reads of a Ranking: a streamed run keeps only this."""
+
+    raw: str | None
+    hallucinated: int
+    items: range
 
 
 @register_auditor("popularity_bias")
@@ -115,29 +124,33 @@ class PopularityBias(Auditor):
 
     def _lists(self, model: Any, data: Any, users: list[str], ctx: AuditContext
                ) -> tuple[list[tuple[str, ...]], int, int]:
-        """Top-K lists (seen items removed): one batched ``rank`` call."""
+        """Top-K lists (seen items removed): batched ``rank`` calls over chunks of users, so
+        only one chunk's answers are held at once (the lists share the catalog's id strings).
+        """
         k = int(self.k)
-        hist = {u: data.train_histories[u] for u in users}
-        extra = max(len(h) for h in hist.values()) if self.exclude_seen else 0
-        requests: list[Request] = [data.request(u, max_history=self.max_history)
-                                   for u in users]
-        rankings = model.rank(requests, min(k + extra, len(data.item_ids)))
-        self._rankings = rankings
-        catalog = data.item_index
+        hist = data.train_histories
+        extra = max(len(hist[u]) for u in users) if self.exclude_seen else 0
+        depth = min(k + extra, len(data.item_ids))
+        catalog, ids = data.item_index, data.item_ids
         lists, unknown, short = [], 0, 0
-        for u, r in ctx.progress(zip(users, rankings), desc="popularity_bias: lists",
-                                 total=len(users)):
-            seen = set(hist[u]) if self.exclude_seen else set()
-            out: list[str] = []
-            for i in r.items:
-                if i not in catalog:
-                    unknown += 1
-                elif i not in seen and i not in out:
-                    out.append(i)
-                if len(out) == k:
-                    break
-            short += len(out) < k
-            lists.append(tuple(out))
+        self._rankings = []  # what hallucination_metric reads, without the items
+        for chunk in ctx.progress(list(chunked(users)), desc="popularity_bias: lists"):
+            requests: list[Request] = [data.request(u, max_history=self.max_history)
+                                       for u in chunk]
+            for u, r in zip(chunk, model.rank(requests, depth)):
+                self._rankings.append(_Answer(None if r.raw is None else "", r.hallucinated,
+                                              range(len(r.items))))
+                seen = set(hist[u]) if self.exclude_seen else set()
+                out: list[str] = []
+                for i in r.items:
+                    if i not in catalog:
+                        unknown += 1
+                    elif i not in seen and i not in out:
+                        out.append(ids[catalog[i]])
+                    if len(out) == k:
+                        break
+                short += len(out) < k
+                lists.append(tuple(out))
         return lists, unknown, short
 
     def run(self, model: Any, data: Any, ctx: AuditContext) -> AuditResult:
