@@ -7,6 +7,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ...engine._chunks import chunked
 from ...errors import DatasetError
 from ...metrics import fairness as fm
 from .._base import AuditContext, Auditor
@@ -112,19 +113,20 @@ class ProviderFairness(Auditor):
         if len(users) < 2:
             raise DatasetError("need at least 2 users with held-out items", table="interactions")
         hist_rng, neg_rng = ctx.rng(self.name, "profile"), ctx.rng(self.name, "candidates")
-        requests = []
-        for u in users:
-            hist = build_history(data, u, self.profile, self.max_history, hist_rng)
-            cands = (None if self.n_candidates is None
-                     else candidate_pool(data, u, self.n_candidates, neg_rng))
-            requests.append(data.request(u).replace(history=hist, candidates=cands))
-        ranked = model.rank(requests, self.k)
         notes = []
         lists, unknown = [], 0
-        for r in ranked:
-            top = [i for i in r.items[: self.k] if i in item_group]
-            unknown += len(r.items[: self.k]) - len(top)
-            lists.append(top)
+        ids = {i: i for i in item_group}  # the lists share the catalog's id strings
+        for chunk in chunked(users):  # one chunk's requests and answers held at a time
+            requests = []
+            for u in chunk:
+                hist = build_history(data, u, self.profile, self.max_history, hist_rng)
+                cands = (None if self.n_candidates is None
+                         else candidate_pool(data, u, self.n_candidates, neg_rng))
+                requests.append(data.request(u).replace(history=hist, candidates=cands))
+            for r in model.rank(requests, self.k):
+                top = [ids[i] for i in r.items[: self.k] if i in item_group]
+                unknown += len(r.items[: self.k]) - len(top)
+                lists.append(top)
         if unknown:
             notes.append(f"{unknown} recommended id(s) not in the catalog were left out")
 
