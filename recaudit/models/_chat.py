@@ -366,6 +366,16 @@ class ChatRecommender(BaseRecommender):
         cap = min(self.max_backoff, self.backoff * 2 ** attempt)
         return cap * self._jitter.uniform(0.5, 1.0)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (for process or Ray executors): the client and lock are rebuilt."""
+        state = dict(self.__dict__)
+        state.update(_client=None, _client_lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._client_lock = threading.Lock()
+
     def __repr__(self) -> str:
         return (f"ChatRecommender({self.base_url!r}, model={self.model!r}, "
                 f"template={self.template.name!r})")

@@ -169,3 +169,16 @@ def test_estimate_audit_counts_uncached_requests(world, tmp_path, capsys):
         again = chat.estimate_audit(world, auditors, seed=0, cache=tmp_path / "c.sqlite",
                                     verbose=False)
     assert again.requests == 0
+
+
+def test_conformance_and_pickling(world):
+    import pickle
+
+    with ChatServer(ScoringModel(world), world) as server:
+        chat = _chat(server, world)
+        report = ra.testing.check_recommender(chat, world)
+        assert "rank" in " ".join(report["passed"])
+        clone = pickle.loads(pickle.dumps(chat))
+        reqs = _requests(world, 2)
+        assert clone.fingerprint() == chat.fingerprint()
+        assert [r.items for r in clone.rank(reqs, 5)] == [r.items for r in chat.rank(reqs, 5)]
