@@ -211,10 +211,15 @@ def render_html(report: Any) -> str:
     time_line = " – ".join(str(t) for t in (meta.get("started"), meta.get("ended")) if t)
     if wall is not None:
         time_line += f" ({float(wall):.1f} s)"
+    spec_text = ""
+    if meta.get("spec"):
+        import yaml
+
+        spec_text = yaml.safe_dump(dict(meta["spec"]), sort_keys=False, allow_unicode=True)
     template = _environment().get_template("report.html")
     return template.render(report=report, meta=meta, counts=report.counts(),
                            scorecard=_scorecard(report), dataset_line=dataset_line,
-                           cost_line=cost_line, time_line=time_line,
+                           cost_line=cost_line, time_line=time_line, spec_text=spec_text,
                            max_rows=MAX_TABLE_ROWS, max_evidence=MAX_EVIDENCE, **_page_parts())
 
 

@@ -57,7 +57,7 @@ class Loaded:
 
     @property
     def console_errors(self) -> list[str]:
-        return [f"{t}: {m}" for t, m in self.console if t in ("error", "warning")] + [
+        return [f"{t}: {m}" for t, m in self.console if t == "error"] + [
             f"pageerror: {e}" for e in self.page_errors]
 
 

@@ -131,3 +131,36 @@ def test_partial_report_says_so(world):
     rep.complete = False
     assert "incomplete: the audit stopped before every auditor ran" in rep.to_html()
     assert "incomplete" not in _report(world).to_html()
+
+
+def test_csp_allows_exactly_the_inline_sorter(world):
+    import base64
+    import hashlib
+    from html import unescape
+
+    html = _report(world).to_html()
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert csp is not None
+    policy = dict(part.strip().split(" ", 1) for part in unescape(csp.group(1)).split(";"))
+    assert policy["default-src"] == "'none'" and policy["img-src"] == "data:"
+    assert policy["style-src"] == "'unsafe-inline'" and policy["base-uri"] == "'none'"
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert policy["script-src"] == f"'sha256-{digest}'"
+
+
+def test_run_metadata_and_spec_are_shown(world):
+    rep = _report(world)
+    rep.metadata["spec"] = {"model": {"kind": "random", "note": XSS}, "seed": 0}
+    html = rep.to_html()
+    meta = html[html.index('<dl class="meta">'):html.index("</dl>")]
+    for label in ("Model", "Description", "Fingerprint", "Dataset", "Dataset fingerprint",
+                  "Seed", "Settings", "Time", "Requests", "Versions"):
+        assert f"<dt>{label}</dt>" in meta, label
+    assert "Base of the planted-defect zoo" in meta
+    for pkg in ("recaudit", "torch", "transformers", "numpy", "pandas", "fairlearn",
+                "captum"):
+        assert f"{pkg} " in meta, pkg
+    assert "note: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<pre>model:\n  kind: random" in html
