@@ -297,3 +297,28 @@ def test_chat_endpoint_example(tmp_path):
     assert "position_bias" in proc.stdout
     assert "re-run: 0 HTTP requests" in proc.stdout
     assert (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("model, match", [
+    ({"kind": "chat", "model": "m"}, "model.base_url: required"),
+    ({"kind": "chat", "base_url": "http://127.0.0.1:1/v1"}, "model.model: required"),
+    ({"kind": "chat", "base_url": "http://x/v1", "model": "m", "temperatur": 0},
+     "Did you mean 'temperature'"),
+])
+def test_chat_spec_is_validated(model, match):
+    from recaudit.errors import SpecError
+    from recaudit.spec import load_spec
+
+    with pytest.raises(SpecError, match=match):
+        load_spec({"dataset": {"kind": "synthetic"}, "model": model,
+                   "auditors": ["popularity_bias"]})
+
+
+def test_chat_spec_with_a_bad_url_is_an_input_error(tmp_path):
+    from recaudit.errors import SpecError
+    from recaudit.spec import load_spec
+
+    spec = load_spec({"dataset": {"kind": "synthetic", "n_users": 20, "n_items": 20},
+                      "model": {"kind": "chat", "base_url": "127.0.0.1:8000", "model": "m"}})
+    with pytest.raises(SpecError, match="model \\(chat\\): base_url must start with http"):
+        spec.build_model(spec.build_dataset())

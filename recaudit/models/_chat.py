@@ -163,6 +163,7 @@ class ChatRecommender(BaseRecommender):
         self.matcher = TitleMatcher(data.titles, self.match_threshold)
         self._client = client
         self._client_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._jitter = random.Random()
         self._fingerprint: str | None = None
         self.last_estimate: CostEstimate | None = None
@@ -337,7 +338,8 @@ class ChatRecommender(BaseRecommender):
         for attempt in range(self.max_retries + 1):
             wait = None
             try:
-                self.http_requests += 1
+                with self._count_lock:
+                    self.http_requests += 1
                 return _content(self.client.chat.completions.create(**params))
             except openai.APITimeoutError:
                 problem = f"no answer within the {self.timeout:g} s timeout"
@@ -369,12 +371,13 @@ class ChatRecommender(BaseRecommender):
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (for process or Ray executors): the client and lock are rebuilt."""
         state = dict(self.__dict__)
-        state.update(_client=None, _client_lock=None)
+        state.update(_client=None, _client_lock=None, _count_lock=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._client_lock = threading.Lock()
+        self._count_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (f"ChatRecommender({self.base_url!r}, model={self.model!r}, "

@@ -47,6 +47,8 @@ def test_normalize_ignores_case_punctuation_articles_year():
     ("The American President (1995)", "i3"),  # article moved
     ("Paper Frontier: The Felix Story (2008) \u2014 a western", "i5"),  # colon in the title
     ("Golden Empyre", "i2"),  # fuzzy: one letter off
+    ("Golden Empire by Jane Doe", "i2"),
+    ("Heat - 1995", "i4"),
     ("Heat", "i4"),  # a shorter title inside a longer one still maps to itself
     ("Heat Wave", "i6"),
     ("Casablanca (1942)", None),  # not in the catalog
