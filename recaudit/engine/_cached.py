@@ -270,6 +270,10 @@ class CachedRecommender:
                         key=lambda i: -_request_size(requests[first[i]]))
         batches = [misses[s:s + self.batch_size] for s in range(0, len(misses),
                                                                   self.batch_size)]
+        announce = getattr(self.model, "announce_work", None)  # e.g. a paid API's estimate
+        if misses and callable(announce):
+            announce(method, [requests[first[i]] for i in misses],
+                     [args[first[i]] for i in misses])
 
         # the executor gets the model once and (requests, args) batches
         task = ModelCall(self.model, method, fp)

@@ -189,3 +189,18 @@ def test_conformance_and_pickling(world):
         reqs = _requests(world, 2)
         assert clone.fingerprint() == chat.fingerprint()
         assert [r.items for r in clone.rank(reqs, 5)] == [r.items for r in chat.rank(reqs, 5)]
+
+
+def test_the_engine_announces_cache_misses_before_sending(world, tmp_path, capsys):
+    from recaudit.engine import CachedRecommender
+
+    with ChatServer(ScoringModel(world), world) as server:
+        chat = _chat(server, world, estimate_above=20, batch_size=4)
+        engine = CachedRecommender(chat, cache=tmp_path / "c.sqlite", progress=False,
+                                   batch_size=chat.max_batch_size)
+        engine.rank(_requests(world, 25), 5)
+        assert "sending 25 chat request(s)" in capsys.readouterr().err
+        assert server.answered == 25
+        engine.rank(_requests(world, 30), 5)  # 5 misses: below the bar, nothing printed
+        assert "chat request" not in capsys.readouterr().err
+        assert server.answered == 30
