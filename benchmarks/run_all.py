@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_models.py", "bench_engine.py", "fairness_tiny_lm.py", "privacy_epochs.py",
+ORDER = ["bench_models.py", "bench_engine.py", "bench_scale.py", "fairness_tiny_lm.py",
+         "privacy_epochs.py",
          "robustness_figures.py", "explanation_figures.py", "ablation_tiny_lm.py"]
 
 
