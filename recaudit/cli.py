@@ -4,6 +4,7 @@
     recaudit audit SPEC.yaml [--out report.html] [--json report.json]
                              [--fail-on {fail,error,never}]
     recaudit ablate SPEC.yaml [--out ablation.html] [--csv ablation.csv]
+    recaudit compare SPEC.yaml [--out comparison.html] [--csv table.csv] [--json result.json]
     recaudit report RESULT.json [--out report.html]
     recaudit diff A.json B.json [--out diff.html] [--json diff.json|-]
                                 [--fail-on {regression,never}]
@@ -78,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="HTML report path (overrides output.html)")
     b.add_argument("--csv", help="tidy table path (overrides output.csv)")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    from .compare import add_arguments as compare_arguments
+
+    compare_arguments(sub.add_parser("compare", help="audit several models (paradigms) with "
+                                     "the same auditors and seeds; a spec's 'models' section"))
 
     r = sub.add_parser("report", help="render a JSON result to HTML")
     r.add_argument("result", help="JSON written by an audit")
@@ -282,6 +288,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import cmd_compare as run
+
+    if args.no_progress:
+        _quiet_transformers()
+    return run(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import cmd_serve as serve
 
@@ -289,7 +303,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "ablate": cmd_ablate, "report": cmd_report,
-            "diff": cmd_diff, "list": cmd_list, "serve": cmd_serve}
+            "diff": cmd_diff, "list": cmd_list, "serve": cmd_serve, "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -233,6 +233,37 @@ class ComparisonResult:
             return None
         return np.array([[means[0][u], means[1][u]] for u in common])
 
+    def summary_table(self, metrics: Sequence[tuple[str, str, str]] | None = None,
+                      mark_best: bool = True) -> pd.DataFrame:
+        """Models as rows; utility and trust metrics as columns (mean over seeds, as text).
+
+        A best value per column ends in ``*``; a metric the model could not produce reads
+        ``skipped``; ``failed`` counts failed verdicts over seeds.
+        """
+        agg = self.aggregate().set_index(["model", *_KEY])
+        keys = list(metrics) if metrics is not None else [
+            *[k for k in self.metric_keys() if k[0] == "utility"], *self.trust_metrics()]
+        best = self.best() if mark_best else {}
+        out = {}
+        for key in keys:
+            name = f"{key[0]}.{key[1]}" + ("" if key[2] == "all" else f"[{key[2]}]")
+            col = []
+            for label in self.labels:
+                try:
+                    r = agg.loc[(label, *key)]
+                except KeyError:
+                    col.append("not run")
+                    continue
+                if r["status"] != "ok" or pd.isna(r["mean"]):
+                    col.append(r["status"] if r["status"] != "ok" else "skipped")
+                    continue
+                col.append(f"{r['mean']:.4g}" + ("*" if label in best.get(key, set()) else ""))
+            out[name] = col
+        df = pd.DataFrame(out, index=pd.Index(self.labels, name="model"))
+        df["failed"] = [int(((self.table["model"] == m) & (self.table["verdict"] == "fail"))
+                            .sum()) for m in self.labels]
+        return df
+
     # -------------------------------------------------------------- outputs
     def figures(self, max_plots: int = 12) -> dict[str, str]:
         """Utility-vs-trust scatters and per-metric bars with CIs (inline SVG)."""
@@ -431,3 +462,95 @@ def _skipped_rows(rows: list[dict], not_run: list[tuple], labels: list[str],
                                 "threshold": ref.get("threshold"), "p_value": None,
                                 "verdict": status, "reason": reason})
     return out
+
+
+def run_spec(spec: Any, *, progress: bool | None = None, html: str | Path | None = None,
+             csv: str | Path | None = None, json_path: str | Path | None = None
+             ) -> ComparisonResult:
+    """Build the dataset and every model of a compare spec, compare, write the outputs.
+
+    With ``compare.pretrain_share`` the dataset's users are split
+    (:func:`recaudit.models.split_users`): every model is trained and audited on the
+    audited part; a ``prompt_tuning`` model's frozen LM is pre-trained on the other part.
+    """
+    import dataclasses
+
+    from .errors import SpecError
+    from .models._paradigms import PARADIGM_KINDS, build_paradigm
+    from .models._prompt_tuning import split_users
+    from .spec import PARADIGM_ONLY_KINDS
+
+    if not spec.models:
+        raise SpecError("models: this spec has no 'models' section to compare; see "
+                        "audits/paradigms.yaml")
+    cmp = spec.compare or {"seeds": [0, 1, 2], "pretrain_share": None}
+    progress = spec.run.get("progress", True) if progress is None else progress
+    world = spec.build_dataset()
+    pretrain, data = None, world
+    if cmp.get("pretrain_share"):
+        pretrain, data = split_users(world, cmp["pretrain_share"], seed=spec.seed)
+    models = {}
+    for label, entry in spec.models.items():
+        try:
+            if entry["kind"] in PARADIGM_ONLY_KINDS:
+                models[label] = build_paradigm(entry, data, seed=spec.seed,
+                                               pretrain_data=pretrain, progress=progress)
+            else:
+                models[label] = dataclasses.replace(spec, model=dict(entry)).build_model(
+                    data, progress=progress)
+        except (ValueError, TypeError) as exc:
+            raise SpecError(f"models.{label} ({entry['kind']}): {exc}") from exc
+    extra = {k: cmp[k] for k in ("utility_k", "utility_users", "refit", "alpha") if k in cmp}
+    meta: dict[str, Any] = {"title": spec.title, "spec": spec.to_dict()}
+    if pretrain is not None:
+        meta["pretrain"] = (f"{len(pretrain.user_ids)} users (share "
+                            f"{cmp['pretrain_share']}) held out of the audit to pre-train "
+                            "the prompt-tuned model's frozen LM")
+    result = compare(models, data, spec.auditors or [], seeds=cmp["seeds"],
+                     config=spec.audit_config(), cache=spec.run.get("cache", True),
+                     progress=progress, metadata=meta, **extra)
+    for label, entry in spec.models.items():
+        result.metadata["models"][label]["description"] = PARADIGM_KINDS.get(entry["kind"], "")
+    html = html or spec.output.get("html")
+    csv = csv or spec.output.get("csv")
+    json_path = json_path or spec.output.get("json")
+    if html:
+        result.to_html(html)
+    if csv:
+        result.to_csv(csv)
+    if json_path:
+        result.to_json(json_path)
+    return result
+
+
+def add_arguments(p: Any) -> None:
+    """The ``recaudit compare`` options."""
+    p.add_argument("spec", help="spec (YAML) with a 'models' section, e.g. "
+                   "audits/paradigms.yaml")
+    p.add_argument("--out", help="HTML report path (overrides output.html)")
+    p.add_argument("--csv", help="tidy table path (overrides output.csv)")
+    p.add_argument("--json", help="JSON result path (overrides output.json)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def cmd_compare(args: Any) -> int:
+    """``recaudit compare``: 0 every verdict of every model passed, 1 some failed or errored
+    (2, a usage error, is raised as a SpecError and handled by the CLI)."""
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    stem = f"reports/{Path(args.spec).stem}"
+    html = args.out or spec.output.get("html") or f"{stem}.html"
+    csv = args.csv or spec.output.get("csv") or str(Path(html).with_suffix(".csv"))
+    json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
+    result = spec.run_compare(progress=False if args.no_progress else None, html=html,
+                              csv=csv, json_path=json_path)
+    with pd.option_context("display.width", 200, "display.max_rows", 300,
+                           "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        print(result.summary_table().to_string())
+    n_sig = int(result.pairwise()["significant"].sum())
+    print(f"\n{n_sig} significant pairwise difference(s) (Holm, alpha={result.alpha}); "
+          f"{'PASSED' if result.passed else 'FAILED'}: "
+          f"{int((result.table['verdict'] == 'fail').sum())} failed verdict(s)")
+    print(f"wrote {html}, {csv} and {json_path}")
+    return 0 if result.passed else 1

@@ -30,7 +30,10 @@ from typing import Any
 from .errors import DatasetError, SpecError
 
 TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "ablation",
-            "executor")
+            "executor", "models", "compare")
+COMPARE_KEYS = ("seeds", "utility_k", "utility_users", "pretrain_share", "refit", "alpha")
+#: Extra kinds a ``models:`` entry of a compare spec may have (recaudit.models._paradigms).
+PARADIGM_ONLY_KINDS = ("item_knn", "sasrec", "prompt_tuning")
 RUN_KEYS = ("n_bootstrap", "n_permutations", "alpha", "cache", "batch_size", "progress")
 OUTPUT_KEYS = ("html", "json", "csv")
 ABLATION_KEYS = ("mitigations", "seeds", "utility_k", "utility_users")
@@ -169,6 +172,66 @@ def _validate_model(d: Any) -> dict[str, Any]:
     return d
 
 
+def _validate_models(d: Any) -> dict[str, dict[str, Any]] | None:
+    """``models:`` of a compare spec: label -> model entry (any model kind or a paradigm)."""
+    from .models._paradigms import paradigm_keys
+
+    if d is None:
+        return None
+    if not isinstance(d, Mapping) or not d:
+        raise SpecError("models: expected a mapping of label to a model entry ({kind: ...}), "
+                        f"got {d!r}")
+    kinds = (*MODEL_KINDS, *PARADIGM_ONLY_KINDS)
+    out = {}
+    for label, entry in d.items():
+        path = f"models.{label}"
+        if not isinstance(entry, Mapping) or "kind" not in entry:
+            raise SpecError(f"{path}: expected a mapping with a 'kind', got {entry!r}")
+        kind = entry["kind"]
+        if kind not in kinds:
+            raise SpecError(f"{path}.kind: unknown kind {kind!r}.{_suggest(kind, kinds)} "
+                            f"Allowed: {', '.join(kinds)}")
+        if kind in PARADIGM_ONLY_KINDS:
+            e = _check_keys(entry, paradigm_keys(kind), path)
+        else:
+            try:
+                e = _validate_model(entry)
+            except SpecError as exc:
+                raise SpecError(str(exc).replace("model", path, 1)) from None
+        if "seed" in e:
+            _typed(e["seed"], int, f"{path}.seed")
+        out[str(label)] = e
+    return out
+
+
+def _validate_compare(d: Any, models: Any) -> dict[str, Any] | None:
+    if d is None and models is None:
+        return None
+    if models is None:
+        raise SpecError("compare: needs a 'models' section (label: {kind: ...}) to compare")
+    d = _check_keys(d or {}, COMPARE_KEYS, "compare")
+    seeds = d.get("seeds", [0, 1, 2])
+    if not isinstance(seeds, list) or not seeds:
+        raise SpecError(f"compare.seeds: expected a non-empty list of integers, got {seeds!r}")
+    d["seeds"] = [_typed(x, int, f"compare.seeds[{n}]") for n, x in enumerate(seeds)]
+    for key in ("utility_k", "utility_users"):
+        if key in d:
+            _typed(d[key], int, f"compare.{key}", low=1)
+    if "refit" in d:
+        _typed(d["refit"], bool, "compare.refit")
+    if "alpha" in d:
+        d["alpha"] = _typed(d["alpha"], float, "compare.alpha", low=0.0, high=1.0)
+    needs = any(e["kind"] == "prompt_tuning" for e in models.values())
+    share = d.get("pretrain_share", 0.5 if needs else None)
+    if share is not None:
+        share = _typed(share, float, "compare.pretrain_share", low=0.0, high=1.0)
+        if not 0.0 < share < 1.0:
+            raise SpecError(f"compare.pretrain_share: must be strictly between 0 and 1, got "
+                            f"{share}")
+    d["pretrain_share"] = share
+    return d
+
+
 def _validate_auditors(entries: Any) -> list[dict[str, Any]]:
     from .auditors import available_auditors
     from .auditors._registry import get_auditor_class
@@ -286,6 +349,8 @@ class AuditSpec:
     ablation: dict[str, Any] | None = None
     source: Path | None = None
     executor: dict[str, Any] | None = None
+    models: dict[str, dict[str, Any]] | None = None
+    compare: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- building
     def _resolve_data_path(self, p: str) -> Path:
@@ -405,7 +470,16 @@ class AuditSpec:
             out["ablation"] = self.ablation
         if self.executor:
             out["executor"] = self.executor
+        if self.models:
+            out["models"] = self.models
+            out["compare"] = self.compare
         return out
+
+    def run_compare(self, **outputs: Any) -> Any:
+        """Run the spec's ``models`` x ``compare.seeds`` comparison (see recaudit.compare)."""
+        from .compare import run_spec
+
+        return run_spec(self, **outputs)
 
 
 def load_spec(source: str | Path | Mapping[str, Any]) -> AuditSpec:
@@ -464,4 +538,6 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> AuditSpec:
                      auditors=_validate_auditors(raw.get("auditors")),
                      seed=_typed(raw.get("seed", 0), int, "seed"), run=run, output=output,
                      title=title, ablation=_validate_ablation(raw.get("ablation")),
-                     source=path, executor=_validate_executor(raw.get("executor")))
+                     source=path, executor=_validate_executor(raw.get("executor")),
+                     models=(models := _validate_models(raw.get("models"))),
+                     compare=_validate_compare(raw.get("compare"), models))
