@@ -15,6 +15,7 @@ from . import datasets, metrics, models  # noqa: F401
 # Eager: once imported, the submodule ``recaudit.audit`` would shadow a lazy ``audit``.
 from .audit import AuditReport, audit  # noqa: F401
 from .auditors import AuditContext, Auditor, register_auditor
+from .compare import ComparisonResult, compare  # noqa: F401  (eager, like audit)
 from .errors import (
     CapabilityError,
     DatasetError,
@@ -33,8 +34,6 @@ _LAZY = {
     "AuditReport": ".audit",
     "ablate": ".ablation",
     "AblationResult": ".ablation",
-    "compare": ".compare",
-    "ComparisonResult": ".compare",
     "mitigations": None,
     "testing": None,
     "engine": None,
@@ -45,6 +44,7 @@ __all__ = [
     "AuditContext", "AuditResult", "Auditor", "CapabilityError", "Cost", "DatasetError",
     "Metric", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
     "SpecError", "UnknownNameError", "datasets", "metrics", "models", "register_auditor",
+    "compare", "ComparisonResult",
     *_LAZY,
 ]
 
