@@ -72,7 +72,8 @@ def _soft_prompt_module(peft_model: Any) -> Any:
     ``attention_mask`` reads exactly as unpadded. The logits of the virtual positions are
     dropped so they align with ``input_ids``. Calls that continue a cache go to the frozen
     base model with positions shifted by n and the mask extended over the virtual tokens
-    (the soft prompt is already in the cache).
+    (the soft prompt is already in the cache). A 2-D 0/1 mask, a 4-D boolean mask or a 4-D
+    additive float mask (0 = visible) gets the virtual columns prepended as visible.
     """
     import inspect
 
@@ -104,10 +105,11 @@ def _soft_prompt_module(peft_model: Any) -> Any:
             if inputs_embeds is None:
                 inputs_embeds = base.get_input_embeddings()(input_ids)
             batch, length = inputs_embeds.shape[:2]
-            if attention_mask is not None:
-                attention_mask = torch.cat([torch.ones((batch, nv), dtype=attention_mask.dtype,
-                                                       device=attention_mask.device),
-                                            attention_mask], 1)
+            if attention_mask is not None:  # the virtual tokens are always visible
+                m = attention_mask
+                keep = (torch.ones if m.dtype == torch.bool or m.dim() == 2 else torch.zeros)(
+                    (*m.shape[:-1], nv), dtype=m.dtype, device=m.device)
+                attention_mask = torch.cat([keep, m], -1)
             if past is not None and past.get_seq_length() > 0:
                 if position_ids is None:
                     start = past.get_seq_length()
@@ -276,6 +278,8 @@ def _train_adapter(base: HFRecommender, data: Any, config: SoftPromptConfig, see
                 "base_fingerprint": base.fingerprint(), "base_path": str(base.path),
                 "data_fingerprint": data.fingerprint(), "weighted": sample_weight is not None,
                 "steps": n_steps, "train_seconds": round(time.perf_counter() - started, 2),
+                "first_loss": float(np.mean(losses[:max(1, len(losses) // (
+                    10 * max(1, config.epochs)))])) if losses else None,
                 "final_loss": float(np.mean(losses[-max(1, len(losses) // max(
                     1, config.epochs)):])) if losses else None}
         (tmp / "recaudit_prompt_tuning.json").write_text(json.dumps(meta, indent=2))
