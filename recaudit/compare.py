@@ -420,9 +420,7 @@ def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
     table["_m"] = table["model"].map({lab: n for n, lab in enumerate(labels)})
     table = (table.sort_values(["_o", "_m", "seed"], kind="stable")
              .drop(columns=["_o", "_m"]).reset_index(drop=True))
-    meta = {"dataset": data.summary(), "auditors": [str(a) if isinstance(a, str) else
-                                                    getattr(a, "name", repr(a))
-                                                    for a in auditors],
+    meta = {"dataset": data.summary(), "auditors": [_auditor_name(a) for a in auditors],
             "models": {lab: {"repr": repr(mod), "fingerprint": mod.fingerprint(),
                              "capabilities": sorted(getattr(mod, "capabilities", ()))}
                        for lab, mod in zip(labels, models.values())},
@@ -432,6 +430,16 @@ def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
                             per_user=per_user, alpha=alpha,
                             utility_metric=f"ndcg_at_{utility_k}", metadata=meta,
                             reports=reports)
+
+
+def _auditor_name(spec: Any) -> str:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, Mapping):
+        return str(spec.get("name", spec))
+    if isinstance(spec, (tuple, list)) and spec:
+        return str(spec[0])
+    return str(getattr(spec, "name", None) or type(spec).__name__)
 
 
 def _skipped_rows(rows: list[dict], not_run: list[tuple], labels: list[str],

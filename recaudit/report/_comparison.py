@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ._html import TEMPLATES, _num, _pval, sanitize_svg
 from .figures import figure_to_svg, new_figure
@@ -141,7 +142,10 @@ def render_comparison(result: Any) -> str:
              "cells": [_cell(result, agg_idx, label, k, best) for k in columns]}
             for label in result.labels]
     pair = result.pairwise()
-    significant = pair[pair["significant"]]
+    shown = pd.Series([(a, m, sc) in set(columns) for a, m, sc in
+                       zip(pair["auditor"], pair["metric"], pair["scope"])], index=pair.index,
+                      dtype=bool)
+    significant = pair[pair["significant"] & shown]
     others = [k for k in result.metric_keys() if k not in columns]
     info_rows = [{"key": _label(k),
                   "cells": [_cell(result, agg_idx, label, k, best) for label in result.labels]}
@@ -158,4 +162,5 @@ def render_comparison(result: Any) -> str:
         model_rows=[(k, _Meta(v)) for k, v in (meta.get("models") or {}).items()],
         grid=grid, info_rows=info_rows, figures=result.figures(),
         significant=significant.to_dict("records"), pairwise=pair.to_dict("records"),
-        n_tests=int(pair["p_holm"].notna().sum()), n_models=len(result.labels))
+        n_tests=int(pair["p_holm"].notna().sum()), n_models=len(result.labels),
+        n_significant=int(pair["significant"].sum()))
