@@ -193,6 +193,11 @@ def _validate_models(d: Any) -> dict[str, dict[str, Any]] | None:
                             f"Allowed: {', '.join(kinds)}")
         if kind in PARADIGM_ONLY_KINDS:
             e = _check_keys(entry, paradigm_keys(kind), path)
+            if "lm" in e:  # the frozen LM's TinyLMConfig
+                from .models import TinyLMConfig
+
+                e["lm"] = _check_keys(e["lm"] or {}, [f.name for f in dataclasses.fields(
+                    TinyLMConfig) if f.name != "template"], f"{path}.lm")
         else:
             try:
                 e = _validate_model(entry)

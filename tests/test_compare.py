@@ -191,6 +191,8 @@ def test_spec_validation():
         load_spec({**SPEC, "compare": {"seeds": []}})
     pt = load_spec({**SPEC, "models": {"pt": {"kind": "prompt_tuning"}}})
     assert pt.compare["pretrain_share"] == 0.5
+    with pytest.raises(ra.SpecError, match=r"models\.pt\.lm: unknown key .*epoch"):
+        load_spec({**SPEC, "models": {"pt": {"kind": "prompt_tuning", "lm": {"epoch": 2}}}})
     with pytest.raises(ra.SpecError, match="pretrain_share"):
         load_spec({**SPEC, "compare": {"pretrain_share": 1.0}})
 
