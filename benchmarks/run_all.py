@@ -14,7 +14,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["bench_models.py", "bench_engine.py", "bench_scale.py", "fairness_tiny_lm.py",
          "privacy_epochs.py",
-         "robustness_figures.py", "explanation_figures.py", "ablation_tiny_lm.py"]
+         "robustness_figures.py", "explanation_figures.py", "ablation_tiny_lm.py",
+         "paradigm_study.py"]
 
 
 def main(argv: list[str]) -> int:
