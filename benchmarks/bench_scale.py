@@ -10,17 +10,29 @@ Prints, in one run:
 1. the share of audit wall time spent inside the model and the cache speed-up (a second
    identical run on a warm cache), for a model-bound audit: the tiny LM (1 epoch, trained
    before the clock starts) audited by popularity_bias and position_bias;
-2. the Ray speed-up of the same audit on 1 and 2 Ray workers (each run on a fresh cache;
-   the clock includes shipping the model to the workers, not starting Ray), and whether the
-   metrics equal the local run's exactly;
+2. the Ray speed-up of the same audit on 1 and 2 Ray workers, each on a fresh cache: cold
+   (the clock includes starting the workers and shipping the model to them, not starting
+   Ray) and warm (the same workers, model loaded, a second empty cache), against the local
+   run with this process's torch threads and with 1 thread (what each worker gets), and
+   whether the metrics equal the local run's exactly;
 3. the memory curve: peak RSS of an audit that ranks every user (popularity_bias and
    provider_fairness with ``n_users=None``, MostPopular, default 1000 bootstrap resamples)
    at 1k, 10k and 100k users, each in a fresh process.
 
-Measured 2026-11-28 on the shared 2-core CPU box (other engineers' jobs running), see
-``benchmarks/README`` figures in the issue-11 note; the memory curve before streaming and
-blocked bootstraps (same audit, 200 resamples) was 203 / 397 / 2458 MiB at 1k / 10k / 100k
-users, and a 20k-user run with 1000 resamples peaked at 1916 MiB.
+Measured 2026-11-28 on the shared 2-core CPU box (load average about 4 from other jobs, so
+timings are noisy):
+
+- [1] 18.9-22.5 s wall, 88-90% inside the model (800 unique requests); warm cache 1.3-1.5 s:
+  13-18x (fixed costs, bootstraps and figures, dominate the second run at this size).
+  The same audit with 1 torch thread: 8.7-8.8 s (2 threads on 2 busy cores oversubscribe).
+- [2] 1 worker: cold 12.7-14.7 s, warm 6.0 s; 2 workers: cold 16.5-21.7 s, warm 6.5 s;
+  metrics identical to the local run every time. Two workers bring nothing on two shared
+  cores; a cold start costs 4-8 s (workers import torch and load the model).
+- [3] peak RSS 243 / 281 / 536 MiB at 1k / 10k / 100k users (RSS after building the data
+  138 / 162 / 318 MiB; audit 3 / 36 / 211 s). Before streaming and blocked bootstraps the
+  same audit peaked at 254 / 1036 MiB at 1k / 10k (linear: all answers held, and every
+  bootstrap resample drawn at once, 1000 x users values); with 200 resamples it was
+  203 / 397 / 2458 MiB at 1k / 10k / 100k.
 """
 
 from __future__ import annotations
@@ -64,12 +76,19 @@ def engine_and_ray(workers: list[int]) -> None:
     t = time.perf_counter()
     model = ra.models.train_tiny_lm(data, seed=0, config=ra.models.TinyLMConfig(epochs=1),
                                     progress=False)
+    threads = torch.get_num_threads()
     print(f"tiny LM ready in {time.perf_counter() - t:.1f} s; torch threads in this "
-          f"process: {torch.get_num_threads()}; CPUs: {os.cpu_count()}")
+          f"process: {threads}; CPUs: {os.cpu_count()}")
+    model.score([data.request(u, candidates=data.item_ids[:20]) for u in data.user_ids[:8]])
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "local.sqlite"
         first, wall1 = _audit(model, data, cache)
         second, wall2 = _audit(model, data, cache)
+        torch.set_num_threads(1)  # what each Ray worker gets
+        try:
+            single, wall_single = _audit(model, data, Path(tmp) / "single.sqlite")
+        finally:
+            torch.set_num_threads(threads)
     c = first.cost
     print(f"\n[1] local executor, first run : {wall1:7.1f} s wall, {c.model_seconds:.1f} s in "
           f"the model -> {c.model_seconds / wall1:.1%} of audit time inside the model "
@@ -77,6 +96,9 @@ def engine_and_ray(workers: list[int]) -> None:
     print(f"    second run (warm cache)   : {wall2:7.1f} s wall, {second.cost.cache_hits} of "
           f"{second.cost.unique} unique requests from cache -> cache speed-up "
           f"{wall1 / wall2:.1f}x")
+    print(f"    first run, 1 torch thread : {wall_single:7.1f} s wall "
+          f"(the per-worker setting of Ray below; metrics identical: "
+          f"{'yes' if _metrics(single) == _metrics(first) else 'NO'})")
     if not workers:
         return
     try:
@@ -94,10 +116,15 @@ def engine_and_ray(workers: list[int]) -> None:
         for n in workers:
             with RayExecutor(num_workers=n) as ex, tempfile.TemporaryDirectory() as tmp:
                 report, wall = _audit(model, data, Path(tmp) / "ray.sqlite", ex)
-            same = _metrics(report) == _metrics(first)
-            print(f"    {n} Ray worker(s): {wall:7.1f} s wall -> speed-up over the local "
-                  f"first run {wall1 / wall:.2f}x; model seconds summed over workers "
-                  f"{report.cost.model_seconds:.1f}; metrics identical to local: "
+                # the same workers again on an empty cache: started, model already loaded
+                warm_report, warm = _audit(model, data, Path(tmp) / "warm.sqlite", ex)
+            same = _metrics(report) == _metrics(first) == _metrics(warm_report)
+            print(f"    {n} Ray worker(s), cold: {wall:6.1f} s wall -> {wall1 / wall:.2f}x the "
+                  f"local run ({threads} threads), {wall_single / wall:.2f}x the local run "
+                  f"(1 thread); model seconds summed over workers "
+                  f"{report.cost.model_seconds:.1f}")
+            print(f"    {n} Ray worker(s), warm: {warm:6.1f} s wall -> {wall1 / warm:.2f}x, "
+                  f"{wall_single / warm:.2f}x; metrics identical to local: "
                   f"{'yes' if same else 'NO'}")
     finally:
         ray.shutdown()
