@@ -89,7 +89,8 @@ def comparison_figures(result: Any, max_plots: int = 12) -> dict[str, str]:
         thr = rows[0][1]["threshold"]
         if not _isnan(thr):
             ax.axvline(float(thr), color="#b3261e", linestyle="--", linewidth=1)
-        ax.set_xlabel(f"{_label(key)} (mean over seeds; 95% bootstrap CI)")
+        ax.set_xlabel(f"{_label(key)}\nmean over seeds, 95% bootstrap CI"
+                      + ("; dashed: threshold" if not _isnan(thr) else ""))
         figs[f"bars: {_label(key)}"] = figure_to_svg(fig)
     return figs
 
