@@ -141,8 +141,12 @@ def _status() -> dict[str, float]:
     return out
 
 
-def memory_child(n_users: int) -> None:
-    """One point of the curve (run in a fresh process): prints a parseable line."""
+def memory_child(n_users: int, defaults: bool = False) -> None:
+    """One point of the curve (run in a fresh process): prints a parseable line.
+
+    ``defaults``: every built-in auditor with its default parameters (they sample a fixed
+    number of users) instead of the two auditors over every user.
+    """
     import resource
 
     import recaudit as ra
@@ -156,10 +160,11 @@ def memory_child(n_users: int) -> None:
             f.write("5")
     except OSError:  # not Linux: peak over the whole process
         after_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    config = {a: {"n_users": None} for a in MEMORY_AUDITORS}
+    auditors = None if defaults else MEMORY_AUDITORS
+    config = {} if defaults else {a: {"n_users": None} for a in MEMORY_AUDITORS}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        report = ra.audit(ra.models.MostPopular(data), data, MEMORY_AUDITORS, config,
+        report = ra.audit(ra.models.MostPopular(data), data, auditors, config,
                           cache=Path(tmp) / "c.sqlite", progress=False)
         t_audit = time.perf_counter() - t0
     try:
@@ -171,15 +176,18 @@ def memory_child(n_users: int) -> None:
           flush=True)
 
 
-def memory_curve(sizes: list[int]) -> None:
-    print(f"\n[3] memory: {' + '.join(MEMORY_AUDITORS)} over every user (MostPopular, 1000 "
-          "bootstrap resamples), one fresh process per size")
+def memory_curve(sizes: list[int], defaults: bool = False) -> None:
+    what = ("every built-in auditor with default parameters" if defaults else
+            f"{' + '.join(MEMORY_AUDITORS)} over every user")
+    print(f"\n[3] memory: {what} (MostPopular, 1000 bootstrap resamples), one fresh process "
+          "per size")
     print(f"    {'users':>7s} {'RSS after data':>14s} {'audit peak':>10s} {'audit - data':>12s} "
           f"{'data s':>7s} {'audit s':>8s}  status")
     rows = []
     for n in sizes:
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n)],
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n),
+                              *(["--defaults"] if defaults else [])],
                              capture_output=True, text=True, env=env)
         line = next((x for x in out.stdout.splitlines() if x.startswith("MEM ")), None)
         if line is None:
@@ -204,10 +212,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-ray", action="store_true")
     p.add_argument("--no-engine", action="store_true", help="skip parts 1 and 2")
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--defaults", action="store_true", help="memory curve of every built-in "
+                   "auditor at its default parameters instead of two over every user")
     p.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child is not None:
-        memory_child(args.memory_child)
+        memory_child(args.memory_child, args.defaults)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RECAUDIT_CACHE_DIR"] = tmp  # fresh caches for answers and models
@@ -215,7 +225,7 @@ def main(argv=None) -> int:
             engine_and_ray([] if args.no_ray else args.workers)
         if not args.no_memory:
             sizes = args.sizes or ([1000, 10000] if args.quick else [1000, 10000, 100000])
-            memory_curve(sizes)
+            memory_curve(sizes, args.defaults)
     return 0
 
 

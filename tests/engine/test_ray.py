@@ -160,3 +160,17 @@ def test_worker_killed_mid_run_is_replaced_and_no_answer_is_lost(cluster, world,
     assert [r.items for r in out] == [r.items for r in ScoringModel(world, seed=4).rank(
         reqs, 10)]
     assert cluster.workers[0] is not dead and cluster.replaced >= 1
+
+
+def test_shadow_models_and_plain_functions_run_on_the_workers(cluster, world):
+    model = ScoringModel(world, seed=5)
+    engine = CachedRecommender(model, cache=False, progress=False, batch_size=8,
+                               executor=cluster)
+    shadow = engine.fit(world, seed=1)  # a re-trained model: same executor, its own key
+    assert shadow.executor is cluster
+    reqs = _requests(world)[0]
+    assert shadow.rank(reqs, 5) == shadow.model.rank(reqs, 5)
+    assert shadow.cost().model_calls >= 8
+    # any picklable function runs too (shipped once per run, not per batch)
+    out = dict(cluster.run(sum, [[1, 2], [3], [4, 5, 6]]))
+    assert out == {0: 3, 1: 3, 2: 15}
