@@ -8,6 +8,7 @@ Ray actors) and accounts the cost of every auditor.
 
 from ._cache import RequestCache, default_cache_path
 from ._cached import CachedRecommender, open_cache
+from ._chunks import chunked
 from ._executor import (
                         Executor,
                         LocalExecutor,
@@ -19,5 +20,5 @@ from ._executor import (
 from ._ray import MissingDependencyError, RayExecutor
 
 __all__ = ["CachedRecommender", "Executor", "LocalExecutor", "MissingDependencyError",
-           "ModelCall", "RayExecutor", "RequestCache", "default_cache_path", "make_executor",
-           "open_cache", "run_batches", "validate_executor_spec"]
+           "ModelCall", "RayExecutor", "RequestCache", "chunked", "default_cache_path",
+           "make_executor", "open_cache", "run_batches", "validate_executor_spec"]
