@@ -33,6 +33,9 @@ timings are noisy):
   same audit peaked at 254 / 1036 MiB at 1k / 10k (linear: all answers held, and every
   bootstrap resample drawn at once, 1000 x users values); with 200 resamples it was
   203 / 397 / 2458 MiB at 1k / 10k / 100k.
+- ``--defaults`` (every built-in auditor at its default parameters, MostPopular; one is
+  skipped for lack of gradients): peak RSS 596 / 614 / 888 MiB at 1k / 10k / 100k users,
+  audit 17 / 15 / 44 s.
 """
 
 from __future__ import annotations
