@@ -175,14 +175,18 @@ def test_tiny_lm_reaches_most_popular(tiny_lm, tiny_lm_world):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "measured (cloze recipe, format 5): HR@10 0.42 vs MostPopular 0.415 on tiny_lm_world "
-    "(4 epochs); on synthetic(seed=0), 10 epochs, 0.2775 [0.235, 0.325] vs 0.2875 "
-    "[0.243, 0.335] (recipe variants 0.285-0.3125): level with popularity, not above it"))
 def test_tiny_lm_beats_most_popular(tiny_lm, tiny_lm_world):
-    """The issue's quality bar: the LM must genuinely recommend, beyond popularity."""
+    """The issue's quality bar: the LM recommends beyond popularity (HR@10, whole catalog,
+    held-out items), by a margin.
+
+    Measured with the fixture's recipe (64 wide, 8 epochs) on this world over 3 training
+    seeds: HR@10 0.450 / 0.435 / 0.435 against MostPopular's 0.415 (+0.035, +0.020, +0.020);
+    the margin asserted here (0.01, two users of 200) is cleared by every seed. On
+    ``synthetic(seed=0)`` with the default recipe see ``benchmarks/bench_models.py``.
+    """
     lm = _hr_at_10(tiny_lm, tiny_lm_world)
-    assert lm > _hr_at_10(MostPopular(tiny_lm_world), tiny_lm_world)
+    popular = _hr_at_10(MostPopular(tiny_lm_world), tiny_lm_world)
+    assert lm > popular + 0.01, (lm, popular)
 
 
 @pytest.mark.slow
