@@ -377,8 +377,8 @@ class HFRecommender(BaseRecommender):
         """``run`` over consecutive parts of ``order``, halving the batch on out-of-memory.
 
         The batch size that fitted is remembered (``effective_batch_size``), and the title
-        chunk budgets shrink with it. The error is re-raised when even one prompt with
-        one-title chunks does not fit.
+        chunk budgets shrink with it. The error is re-raised when even one prompt does not
+        fit with the budgets at 1/4096 of their size.
         """
         torch = self._torch
         pos = 0
@@ -387,7 +387,7 @@ class HFRecommender(BaseRecommender):
             try:
                 result = run(part)
             except Exception as exc:
-                if not is_out_of_memory(exc) or (len(part) == 1 and self._chunk_scale < 2**-30):
+                if not is_out_of_memory(exc) or (len(part) == 1 and self._chunk_scale < 2**-12):
                     raise
                 del exc  # drop the traceback's references to the failed batch's tensors
                 if torch.cuda.is_available():
