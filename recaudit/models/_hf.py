@@ -40,8 +40,10 @@ Mode = Literal["score", "generate"]
 _LOGIT_BUDGET = 48_000_000
 #: Bytes of expanded key/value cache materialised at once while scoring titles.
 _CACHE_BUDGET = 256 * 2**20
-#: Starting batch size for ``batch_size="auto"`` (backs off on out-of-memory errors).
-_AUTO_BATCH = {"cpu": 64, "accelerator": 256}
+#: Starting batch size for ``batch_size="auto"`` (backs off on out-of-memory errors). On a
+#: CPU, bigger batches spill the caches: with the tiny LM on one thread, 16 prompts x 20
+#: candidates score 1.6x faster than one request at a time, 64 only 1.1x.
+_AUTO_BATCH = {"cpu": 16, "accelerator": 256}
 #: Accepted ``dtype`` names.
 _DTYPES = {"float32": "float32", "fp32": "float32", "float": "float32",
            "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -161,7 +163,7 @@ class HFRecommender(BaseRecommender):
     length_normalize : bool
         Divide each title's log-probability by its token count.
     batch_size : int or "auto"
-        Prompts encoded per forward pass at most ("auto": 64 on the CPU, 256 on a GPU). On an
+        Prompts encoded per forward pass at most ("auto": 16 on the CPU, 256 on a GPU). On an
         out-of-memory error (``torch.cuda.OutOfMemoryError``, or a RuntimeError saying out of
         memory) the batch and the title chunks are halved and the batch is retried; the size
         that fitted is kept for later calls (``effective_batch_size``). Scores do not depend

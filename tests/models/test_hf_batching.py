@@ -168,7 +168,7 @@ def test_device_and_dtype_options(folder, world):  # noqa: F811
 
     base = HFRecommender(folder, world, device="cpu")
     assert base.device == "cpu" and base.dtype == "float32"
-    assert base.batch_size == "auto" and base.effective_batch_size == 64
+    assert base.batch_size == "auto" and base.effective_batch_size == hf_mod._AUTO_BATCH["cpu"]
     if not torch.cuda.is_available():
         assert HFRecommender(folder, world).device == "cpu"
         assert HFRecommender(folder, world, device="auto").device == "cpu"
