@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
 from ._types import Request, stable_hash
 
@@ -269,9 +268,7 @@ def _train_adapter(base: HFRecommender, data: Any, config: SoftPromptConfig, see
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
     if bar is not None:
         bar.close()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
+    with publish_folder(folder, "adapter_config.json") as tmp:
         with quiet_transformers():
             peft_model.save_pretrained(tmp)
         meta = {"format_version": _FORMAT_VERSION, "seed": seed, "config": asdict(config),
@@ -283,14 +280,6 @@ def _train_adapter(base: HFRecommender, data: Any, config: SoftPromptConfig, see
                 "final_loss": float(np.mean(losses[-max(1, len(losses) // max(
                     1, config.epochs)):])) if losses else None}
         (tmp / "recaudit_prompt_tuning.json").write_text(json.dumps(meta, indent=2))
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process wrote the same adapter first: keep theirs
-            if not (folder / "adapter_config.json").exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,

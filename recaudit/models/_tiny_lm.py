@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
 from ._templates import PromptTemplate
 from ._types import Request, stable_hash
@@ -370,9 +369,7 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
     bar.close()
     model.eval()
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
+    with publish_folder(folder, "model.safetensors") as tmp:
         with quiet_transformers():
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
@@ -382,11 +379,3 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
                 "train_seconds": round(time.perf_counter() - started, 2),
                 "final_loss": float(np.mean(losses[-steps_per_epoch:])) if losses else None}
         (tmp / "recaudit_tiny_lm.json").write_text(json.dumps(meta, indent=2))
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process finished the same model first: keep theirs
-            if not (folder / "model.safetensors").exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
