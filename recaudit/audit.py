@@ -214,14 +214,6 @@ def _unused_thresholds(auditor: Auditor, res: AuditResult) -> list[str]:
     return [k for k in (getattr(auditor, "thresholds", None) or {}) if k not in keys]
 
 
-def _batch_size(model: Any, run: Mapping[str, Any]) -> int:
-    """``batch_size`` from the config (default 64), capped by a model's ``max_batch_size``
-    (a remote model asks for small batches: the engine caches each batch as it returns)."""
-    size = int(run.get("batch_size", 64))
-    cap = getattr(model, "max_batch_size", None)
-    return min(size, int(cap)) if cap else size
-
-
 def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any] | None = None,
           *, seed: int = 0, cache: Any = True, progress: bool = True,
           out_json: str | Path | None = None, title: str | None = None,
@@ -279,7 +271,7 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
                        alpha=float(run.get("alpha", 0.05)), show_progress=bool(progress),
                        extra=dict(run.get("extra") or {}))
     engine = model if isinstance(model, CachedRecommender) else CachedRecommender(
-        model, cache=cache, batch_size=_batch_size(model, run), progress=progress,
+        model, cache=cache, batch_size=int(run.get("batch_size", 64)), progress=progress,
         executor=executor)
     declared = sorted(engine.capabilities)
     try:

@@ -143,7 +143,10 @@ class CachedRecommender:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
         self.cache = open_cache(cache)
-        self.batch_size = int(batch_size)
+        # a remote model asks for small batches (``max_batch_size``): each batch is cached as
+        # it returns, so a crash loses at most one
+        cap = getattr(model, "max_batch_size", None)
+        self.batch_size = min(int(batch_size), int(cap)) if cap else int(batch_size)
         self.progress = progress
         self.executor = None if executor is None else make_executor(executor)
         self._ledger = _ledger or _Ledger()

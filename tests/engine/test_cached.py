@@ -75,6 +75,17 @@ def test_batching_longest_first(world):
     assert out == ScoringModel(world).rank(reqs, 5)  # answers back in request order
 
 
+def test_a_model_caps_the_batch_size(world):
+    # a remote model (ChatRecommender) asks for small batches; every engine honours it,
+    # ra.audit's and the ablation's alike
+    model = Counting(world)
+    model.max_batch_size = 3
+    eng = CachedRecommender(model, cache=False, batch_size=64, progress=False)
+    assert eng.batch_size == 3
+    eng.rank(_requests(world, 7), 5)
+    assert [n for _, n in model.batches] == [3, 3, 1]
+
+
 def test_score_and_nll_are_cached_with_targets_in_the_key(world):
     model = Counting(world)
     eng = CachedRecommender(model, cache=False, progress=False)
