@@ -239,6 +239,7 @@ class HFRecommender(BaseRecommender):
             self.path = None
             self.model, self.tokenizer = model, tokenizer
             self._weights_hash = _hash_parameters(model)
+        self._device_request = device
         self.device = resolve_device(device, self.model)
         if torch_dtype is not None:
             self.model.to(dtype=torch_dtype)
@@ -659,6 +660,48 @@ class HFRecommender(BaseRecommender):
             out.append(Ranking(tuple(items[:k]), tuple(scores[:k]), hallucinated=missed,
                                raw="\n".join(raw)))
         return out
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """A model loaded from a folder pickles as that folder, not as its weights.
+
+        Executors that ship the model to workers (Ray actors) then send a few kilobytes, and
+        each worker loads the weights itself, onto its own device when the device was left to
+        choose (``None`` or ``"auto"``). A model given as a ``(model, tokenizer)`` pair pickles
+        whole.
+        """
+        state = self.__dict__.copy()
+        state.pop("_torch", None)
+        if self.path is not None:
+            state["model"] = state["tokenizer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import torch
+
+        self.__dict__.update(state)
+        self._torch = torch
+        if self.model is not None:
+            return
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = self.path
+        if not (folder / "config.json").exists() or _hash_files(folder) != self._weights_hash:
+            raise FileNotFoundError(
+                f"cannot load the pickled HFRecommender here: {folder} is missing or holds "
+                "other weights than the model that was pickled (give every worker the same "
+                "model folder)")
+        with quiet_transformers():  # the same dtype as the pickled model's
+            self.model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=resolve_dtype(self.dtype))
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        if self._device_request in (None, "auto"):
+            self.device = resolve_device("auto")
+            if self.batch_size == "auto":
+                accelerator = torch.device(self.device).type != "cpu"
+                self._batch_now = _AUTO_BATCH["accelerator" if accelerator else "cpu"]
+        self.model.to(self.device)
+        self.model.eval()
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path is not None else type(self.model).__name__

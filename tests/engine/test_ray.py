@@ -174,3 +174,18 @@ def test_shadow_models_and_plain_functions_run_on_the_workers(cluster, world):
     # any picklable function runs too (shipped once per run, not per batch)
     out = dict(cluster.run(sum, [[1, 2], [3], [4, 5, 6]]))
     assert out == {0: 3, 1: 3, 2: 15}
+
+
+def test_a_folder_language_model_travels_as_its_folder(cluster, world, tmp_path):
+    # workers load the weights from the folder themselves; answers stay identical
+    from recaudit.models import HFRecommender
+
+    from ..models._lm_folder import random_gpt2_folder
+
+    lm = HFRecommender(random_gpt2_folder(world, tmp_path / "gpt2"), world, batch_size=4)
+    reqs = [world.request(u, candidates=world.item_ids[:6]) for u in world.user_ids[:12]]
+    local = CachedRecommender(lm, cache=False, progress=False, batch_size=4)
+    remote = CachedRecommender(lm, cache=False, progress=False, batch_size=4,
+                               executor=cluster)
+    for a, b in zip(remote.score(reqs), local.score(reqs)):
+        np.testing.assert_allclose(a, b, atol=1e-6)

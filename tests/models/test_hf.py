@@ -9,6 +9,8 @@ import recaudit as ra
 from recaudit.errors import RequestError
 from recaudit.models import HFRecommender, PromptTemplate, Request
 
+from ._lm_folder import random_gpt2_folder
+
 
 @pytest.fixture(scope="module")
 def world():
@@ -17,24 +19,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def folder(world, tmp_path_factory):
-    """A random-weight GPT-2 with a locally trained BPE tokenizer, saved as a model folder."""
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from recaudit.models._tiny_lm import _train_tokenizer
-
-    t = PromptTemplate()
-    texts = [t.render(world.request(u), world.titles) for u in world.user_ids]
-    texts += [t.continuation(x) for x in world.titles.values()]
-    tok = _train_tokenizer(texts, 400)
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=512, n_embd=32,
-                                       n_layer=2, n_head=2, eos_token_id=tok.eos_token_id,
-                                       bos_token_id=tok.bos_token_id))
-    path = tmp_path_factory.mktemp("rand_gpt2")
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return random_gpt2_folder(world, tmp_path_factory.mktemp("rand_gpt2"))
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +171,27 @@ def test_fit_without_recipe_raises(lm, world):
 
     with pytest.raises(CapabilityError, match="train"):
         lm.fit(world)
+
+
+def test_a_folder_model_pickles_as_its_folder(folder, world, tmp_path):
+    # executors ship models to workers (Ray actors): the folder, not the weights, travels
+    import pickle
+    import shutil
+
+    lm = HFRecommender(folder, world, batch_size=4)
+    blob = pickle.dumps(lm)
+    clone = pickle.loads(blob)
+    reqs = _requests(world, n=4, n_cand=5, seed=6)
+    assert clone.fingerprint() == lm.fingerprint()
+    for a, b in zip(clone.score(reqs), lm.score(reqs)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    pair = HFRecommender((lm.model, lm.tokenizer), world)  # no folder: pickles whole
+    weights = (folder / "model.safetensors").stat().st_size
+    assert len(pickle.dumps(pair)) - len(blob) > 0.9 * weights
+
+    moved = tmp_path / "moved"
+    shutil.copytree(folder, moved)
+    other = pickle.dumps(HFRecommender(moved, world))
+    (moved / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="same model folder"):
+        pickle.loads(other)
