@@ -4,10 +4,12 @@
     python examples/paradigm_study.py --movielens data/ml-100k   # MovieLens-100K
     python examples/paradigm_study.py --quick                # a smoke test (a minute)
 
-Half of the users pre-train the frozen LM of the prompt-tuned model; every paradigm is
-trained and audited on the other half:
+Half of the users pre-train the LMs of the prompt-tuned and the pre-trained-then-fine-tuned
+models; every paradigm is trained and audited on the other half:
 
-- fine_tuned_lm: the tiny GPT-2 trained on the audited users (pre-train and fine-tune);
+- fine_tuned_lm: the tiny GPT-2 trained from scratch on the audited users;
+- pretrained_fine_tuned_lm: the same GPT-2 pre-trained on the other users, then fine-tuned
+  on the audited users (pre-train and fine-tune);
 - zero_shot_minilm: the packaged MiniLM encoder, nothing trained (pre-train, prompt, predict);
 - prompt_tuning: a peft soft prompt learnt on the audited users, LM frozen (prompt tuning);
 - most_popular, item_knn, sasrec: classic non-language references.
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     epochs = 1 if args.quick else 5
     paradigms = {
         "fine_tuned_lm": {"kind": "tiny_lm", "epochs": epochs},
+        "pretrained_fine_tuned_lm": {"kind": "pretrain_fine_tune", "lm": {"epochs": epochs},
+                                     "epochs": 1 if args.quick else 3},
         "zero_shot_minilm": {"kind": "embedding"},
         "prompt_tuning": {"kind": "prompt_tuning", "lm": {"epochs": epochs},
                           **({"epochs": 1} if args.quick else {})},

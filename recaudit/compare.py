@@ -479,7 +479,8 @@ def run_spec(spec: Any, *, progress: bool | None = None, html: str | Path | None
 
     With ``compare.pretrain_share`` the dataset's users are split
     (:func:`recaudit.models.split_users`): every model is trained and audited on the
-    audited part; a ``prompt_tuning`` model's frozen LM is pre-trained on the other part.
+    audited part; ``prompt_tuning`` and ``pretrain_fine_tune`` models pre-train their LM on the
+    other part.
     """
     import dataclasses
 
@@ -513,7 +514,7 @@ def run_spec(spec: Any, *, progress: bool | None = None, html: str | Path | None
     if pretrain is not None:
         meta["pretrain"] = (f"{len(pretrain.user_ids)} users (share "
                             f"{cmp['pretrain_share']}) held out of the audit to pre-train "
-                            "the prompt-tuned model's frozen LM")
+                            "the LMs of prompt tuning and pre-train-then-fine-tune")
     result = compare(models, data, spec.auditors or [], seeds=cmp["seeds"],
                      config=spec.audit_config(), cache=spec.run.get("cache", True),
                      progress=progress, metadata=meta, **extra)

@@ -33,7 +33,7 @@ TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "a
             "executor", "models", "compare")
 COMPARE_KEYS = ("seeds", "utility_k", "utility_users", "pretrain_share", "refit", "alpha")
 #: Extra kinds a ``models:`` entry of a compare spec may have (recaudit.models._paradigms).
-PARADIGM_ONLY_KINDS = ("item_knn", "sasrec", "prompt_tuning")
+PARADIGM_ONLY_KINDS = ("item_knn", "sasrec", "prompt_tuning", "pretrain_fine_tune")
 RUN_KEYS = ("n_bootstrap", "n_permutations", "alpha", "cache", "batch_size", "progress")
 OUTPUT_KEYS = ("html", "json", "csv")
 ABLATION_KEYS = ("mitigations", "seeds", "utility_k", "utility_users")
@@ -193,7 +193,7 @@ def _validate_models(d: Any) -> dict[str, dict[str, Any]] | None:
                             f"Allowed: {', '.join(kinds)}")
         if kind in PARADIGM_ONLY_KINDS:
             e = _check_keys(entry, paradigm_keys(kind), path)
-            if "lm" in e:  # the frozen LM's TinyLMConfig
+            if "lm" in e:  # the pre-trained (prompt tuning: frozen) LM's TinyLMConfig
                 from .models import TinyLMConfig
 
                 e["lm"] = _check_keys(e["lm"] or {}, [f.name for f in dataclasses.fields(
@@ -226,7 +226,9 @@ def _validate_compare(d: Any, models: Any) -> dict[str, Any] | None:
         _typed(d["refit"], bool, "compare.refit")
     if "alpha" in d:
         d["alpha"] = _typed(d["alpha"], float, "compare.alpha", low=0.0, high=1.0)
-    needs = any(e["kind"] == "prompt_tuning" for e in models.values())
+    from .models._paradigms import NEEDS_PRETRAIN
+
+    needs = any(e["kind"] in NEEDS_PRETRAIN for e in models.values())
     share = d.get("pretrain_share", 0.5 if needs else None)
     if share is not None:
         share = _typed(share, float, "compare.pretrain_share", low=0.0, high=1.0)

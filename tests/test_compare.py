@@ -193,6 +193,11 @@ def test_spec_validation():
     assert pt.compare["pretrain_share"] == 0.5
     with pytest.raises(ra.SpecError, match=r"models\.pt\.lm: unknown key .*epoch"):
         load_spec({**SPEC, "models": {"pt": {"kind": "prompt_tuning", "lm": {"epoch": 2}}}})
+    ft = load_spec({**SPEC, "models": {"ft": {"kind": "pretrain_fine_tune", "epochs": 2,
+                                               "lm": {"epochs": 3}}}})
+    assert ft.compare["pretrain_share"] == 0.5  # its LM is pre-trained on other users too
+    with pytest.raises(ra.SpecError, match=r"models\.ft: unknown key .*epoch"):
+        load_spec({**SPEC, "models": {"ft": {"kind": "pretrain_fine_tune", "epoch": 2}}})
     with pytest.raises(ra.SpecError, match="pretrain_share"):
         load_spec({**SPEC, "compare": {"pretrain_share": 1.0}})
 

@@ -22,7 +22,8 @@ def test_paradigm_study_example_quick(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "study.json").read_text())
-    assert result["labels"] == ["fine_tuned_lm", "zero_shot_minilm", "prompt_tuning",
+    assert result["labels"] == ["fine_tuned_lm", "pretrained_fine_tuned_lm",
+                                "zero_shot_minilm", "prompt_tuning",
                                 "most_popular", "item_knn", "sasrec"]
     rows = [r for r in result["table"] if r["metric"] == "auc" and r["scope"] == "loss"]
     skipped = {r["model"] for r in rows if r["verdict"] == "skipped"}

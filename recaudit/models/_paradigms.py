@@ -4,8 +4,10 @@ A paradigm study audits the same users with models trained the way each paradigm
 (Geng et al., "Recommendation as Language Processing", RecSys 2022; the trustworthy LLM
 recommendation tutorial this project follows):
 
-- ``tiny_lm``: pre-train and fine-tune: the embedded GPT-2 trained on the audited users'
-  histories (:func:`~recaudit.models.train_tiny_lm`);
+- ``tiny_lm``: the embedded GPT-2 trained from scratch on the audited users' histories
+  (:func:`~recaudit.models.train_tiny_lm`);
+- ``pretrain_fine_tune``: pre-train and fine-tune: the same GPT-2 pre-trained on other users,
+  then fine-tuned on the audited users (``train_tiny_lm(..., init_from=)``);
 - ``embedding``: pre-train, prompt and predict, zero-shot: the packaged MiniLM sentence
   encoder reads the history titles, nothing is trained (:class:`EmbeddingRecommender`);
 - ``prompt_tuning``: a soft prompt learnt with ``peft`` on a frozen LM pre-trained on other
@@ -23,6 +25,7 @@ from typing import Any
 #: Label -> model entry of the default study (the order of the report's tables).
 DEFAULT_PARADIGMS: dict[str, dict[str, Any]] = {
     "fine_tuned_lm": {"kind": "tiny_lm"},
+    "pretrained_fine_tuned_lm": {"kind": "pretrain_fine_tune"},
     "zero_shot_minilm": {"kind": "embedding"},
     "prompt_tuning": {"kind": "prompt_tuning"},
     "most_popular": {"kind": "most_popular"},
@@ -32,7 +35,9 @@ DEFAULT_PARADIGMS: dict[str, dict[str, Any]] = {
 
 #: What each kind is, for the report.
 PARADIGM_KINDS: dict[str, str] = {
-    "tiny_lm": "pre-train and fine-tune: the tiny GPT-2 trained on the audited users",
+    "tiny_lm": "the tiny GPT-2 trained from scratch on the audited users",
+    "pretrain_fine_tune": "pre-train and fine-tune: the tiny GPT-2 pre-trained on other users, "
+                          "fine-tuned on the audited users",
     "hf": "a transformers causal LM from a folder",
     "embedding": "pre-train, prompt and predict (zero-shot): MiniLM sentence encoder",
     "prompt_tuning": "prompt tuning: a peft soft prompt on a frozen LM pre-trained on other "
@@ -44,7 +49,7 @@ PARADIGM_KINDS: dict[str, str] = {
 }
 
 #: Kinds that need users other than the audited ones.
-NEEDS_PRETRAIN = frozenset({"prompt_tuning"})
+NEEDS_PRETRAIN = frozenset({"prompt_tuning", "pretrain_fine_tune"})
 
 
 def _fields(cls: Any) -> list[str]:
@@ -67,6 +72,11 @@ def paradigm_keys(kind: str) -> list[str] | None:
     if kind == "prompt_tuning":
         return ["kind", "seed", "cache_dir", "progress", "lm", "length_normalize",
                 "batch_size", *_fields(SoftPromptConfig)]
+    if kind == "pretrain_fine_tune":
+        from ._tiny_lm import TinyLMConfig
+
+        return ["kind", "seed", "cache_dir", "progress", "lm", "length_normalize",
+                "batch_size", *_fields(TinyLMConfig)]
     return None
 
 
@@ -79,14 +89,16 @@ def build_paradigm(entry: Mapping[str, Any], data: Any, *, seed: int = 0,
     entry : mapping
         ``kind`` (one of :data:`PARADIGM_KINDS`) and its options: ``TinyLMConfig`` fields for
         ``tiny_lm``; ``SoftPromptConfig`` fields and ``lm`` (``TinyLMConfig`` fields of the
-        frozen LM) for ``prompt_tuning``; ``SASRecConfig`` fields for ``sasrec``;
+        frozen LM) for ``prompt_tuning``; ``TinyLMConfig`` fields (the fine-tuning recipe)
+        and ``lm`` (the pre-training recipe) for ``pretrain_fine_tune``; ``SASRecConfig``
+        fields for ``sasrec``;
         ``n_neighbors``/``shrink`` for ``item_knn``; the adapters' keywords otherwise.
     data : AuditDataset
         The audited users.
     seed : int
         Training seed (an entry's own ``seed`` wins).
     pretrain_data : AuditDataset, optional
-        Other users, required by ``prompt_tuning``.
+        Other users, required by ``prompt_tuning`` and ``pretrain_fine_tune``.
 
     Examples
     --------
@@ -125,13 +137,21 @@ def build_paradigm(entry: Mapping[str, Any], data: Any, *, seed: int = 0,
     if kind == "sasrec":
         cfg = {k: opts.pop(k) for k in list(opts) if k in _fields(_sasrec.SASRecConfig)}
         return _sasrec.SASRec(data, seed, config=_sasrec.SASRecConfig(**cfg), **opts)
-    # prompt tuning
     from ._prompt_tuning import SoftPromptConfig, train_prompt_tuning
-    from ._tiny_lm import TinyLMConfig
+    from ._tiny_lm import TinyLMConfig, train_tiny_lm
 
     if pretrain_data is None:
-        raise ValueError("prompt_tuning needs pretrain_data: users other than the audited "
-                         "ones to pre-train its frozen LM on (recaudit.models.split_users)")
+        raise ValueError(f"{kind} needs pretrain_data: users other than the audited ones to "
+                         "pre-train its LM on (recaudit.models.split_users)")
+    if kind == "pretrain_fine_tune":
+        lm = opts.pop("lm", None)
+        cfg = {k: opts.pop(k) for k in list(opts) if k in _fields(TinyLMConfig)}
+        opts.setdefault("progress", progress)
+        store = {k: opts[k] for k in ("cache_dir", "progress") if k in opts}
+        base = train_tiny_lm(pretrain_data, seed, config=TinyLMConfig(**lm) if lm else None,
+                             **store)
+        return train_tiny_lm(data, seed, config=TinyLMConfig(**cfg), init_from=base, **opts)
+    # prompt tuning
     cfg = {k: opts.pop(k) for k in list(opts) if k in _fields(SoftPromptConfig)}
     lm = opts.pop("lm", None)
     opts.setdefault("progress", progress)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._artifacts import publish_folder
-from ._hf import HFRecommender, quiet_transformers
+from ._hf import HFRecommender, _hash_files, quiet_transformers
 from ._templates import PromptTemplate
 from ._types import Request, stable_hash
 
@@ -210,7 +210,8 @@ def _folder_key(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any) 
 
 def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = None,
                   sample_weight: Any = None, cache_dir: str | os.PathLike | None = None,
-                  progress: bool = True, **recommender_options: Any) -> HFRecommender:
+                  progress: bool = True, init_from: Any = None,
+                  **recommender_options: Any) -> HFRecommender:
     """Train (or load from cache) the tiny GPT-2 recommender on ``data.train``.
 
     Parameters
@@ -229,6 +230,10 @@ def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = Non
         ``<cache_dir>/tiny_lm/<hash>`` and is re-used when present.
     progress : bool
         Show a tqdm bar with the running loss.
+    init_from : HFRecommender or path, optional
+        Pre-train and fine-tune: start from this trained tiny LM (a model folder, e.g. one
+        trained on other users) instead of random weights, keeping its tokenizer and
+        architecture (``config``'s architecture fields are then ignored; its recipe applies).
     **recommender_options
         Passed to :class:`HFRecommender` (``length_normalize``, ``batch_size``, ``mode`` ...).
 
@@ -245,15 +250,35 @@ def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = Non
     """
     config = config if config is not None else TinyLMConfig()
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = root / "tiny_lm" / _folder_key(data, config, seed, sample_weight)
+    base = _init_folder(init_from)
+    key = _folder_key(data, config, seed, sample_weight)
+    if base is not None:
+        key = stable_hash(key, "init_from", _hash_files(base))
+    folder = root / "tiny_lm" / key
     if not (folder / "model.safetensors").exists():
-        _train_to_folder(data, config, seed, sample_weight, folder, progress)
+        _train_to_folder(data, config, seed, sample_weight, folder, progress, init_from=base)
 
     def recipe(new_data: Any, seed: int = 0, sample_weight: Any = None) -> HFRecommender:
         return train_tiny_lm(new_data, seed, config=config, sample_weight=sample_weight,
-                             cache_dir=root, progress=progress, **recommender_options)
+                             cache_dir=root, progress=progress, init_from=base,
+                             **recommender_options)
 
     return HFRecommender(folder, data, config.template, recipe=recipe, **recommender_options)
+
+
+def _init_folder(init_from: Any) -> Path | None:
+    """The model folder a fine-tuning run starts from (None: from scratch)."""
+    if init_from is None:
+        return None
+    folder = getattr(init_from, "path", init_from)
+    if folder is None:
+        raise ValueError("init_from: the model has no folder (it was not loaded from one); "
+                         "pass a model returned by train_tiny_lm or a model folder")
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"init_from: {folder} is not a transformers model folder "
+                                "(no config.json)")
+    return folder
 
 
 def _sum_ce(model: Any, hidden: Any, target: Any, where: Any) -> Any:
@@ -268,7 +293,8 @@ def _sum_ce(model: Any, hidden: Any, target: Any, where: Any) -> Any:
 
 
 def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: Any,
-                     folder: Path, progress: bool, on_epoch: Any = None) -> None:
+                     folder: Path, progress: bool, on_epoch: Any = None,
+                     init_from: Path | None = None) -> None:
     import torch
     from tqdm.auto import tqdm
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -280,14 +306,22 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
     extra += [config.template.profile_sentence({a: v}) for a in data.sensitive
               for v in data.attribute_values(a)]
     extra.append(config.template.candidates_intro)
-    tokenizer = _train_tokenizer([p + a for p, a in zip(prompts, answers)] + extra,
-                                 config.vocab_size, config.pretokenizer)
+    if init_from is not None:  # fine-tune: the pre-trained model's tokenizer and weights
+        from transformers import AutoTokenizer
+
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(init_from)
+    else:
+        tokenizer = _train_tokenizer([p + a for p, a in zip(prompts, answers)] + extra,
+                                     config.vocab_size, config.pretokenizer)
+    n_positions = (config.n_positions if init_from is None
+                   else GPT2Config.from_pretrained(init_from).n_positions)
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
     longest = max(len(p) + len(a) for p, a in zip(p_ids, a_ids))
-    if longest > config.n_positions:
+    if longest > n_positions:
         raise ValueError(f"a training example has {longest} tokens but n_positions is "
-                         f"{config.n_positions}; raise TinyLMConfig.n_positions")
+                         f"{n_positions}; raise TinyLMConfig.n_positions")
 
     torch.manual_seed(seed)
     gconf = GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_positions,
@@ -295,7 +329,11 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
                        resid_pdrop=config.dropout, embd_pdrop=config.dropout,
                        attn_pdrop=config.dropout, bos_token_id=tokenizer.bos_token_id,
                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    model = GPT2LMHeadModel(gconf)
+    if init_from is not None:
+        with quiet_transformers():
+            model = GPT2LMHeadModel.from_pretrained(init_from, dtype=torch.float32)
+    else:
+        model = GPT2LMHeadModel(gconf)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n = len(prompts)
@@ -321,9 +359,9 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
             p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
             a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
             lengths = np.array([len(p) + len(a) for p, a in zip(p_ids, a_ids)])
-            if lengths.max() > config.n_positions:
+            if lengths.max() > n_positions:
                 raise ValueError(f"a training example has {lengths.max()} tokens but "
-                                 f"n_positions is {config.n_positions}; raise "
+                                 f"n_positions is {n_positions}; raise "
                                  "TinyLMConfig.n_positions")
         # shuffle, then sort within windows of 50 batches by length: little padding, seeded
         perm = rng.permutation(n)

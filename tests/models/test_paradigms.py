@@ -136,7 +136,24 @@ def test_build_paradigm_kinds(world):
     model = build_paradigm({"kind": "sasrec", "epochs": 1, "dim": 8, "n_heads": 1}, world,
                            seed=2)
     assert isinstance(model, SASRec) and model.seed == 2 and model.config.dim == 8
-    with pytest.raises(ValueError, match="pretrain_data"):
-        build_paradigm({"kind": "prompt_tuning"}, world)
+    for kind in ("prompt_tuning", "pretrain_fine_tune"):
+        with pytest.raises(ValueError, match=f"{kind} needs pretrain_data"):
+            build_paradigm({"kind": kind}, world)
     with pytest.raises(ValueError, match="unknown model kind"):
         build_paradigm({"kind": "sasrek"}, world)
+
+
+@pytest.mark.slow
+def test_pretrain_fine_tune_paradigm(world, tmp_path):
+    from recaudit.models import split_users
+
+    others, audited = split_users(world, 0.5, seed=0)
+    lm = {"n_layer": 1, "n_head": 2, "n_embd": 32, "vocab_size": 400, "epochs": 1}
+    model = build_paradigm({"kind": "pretrain_fine_tune", "lm": lm, "epochs": 1,
+                            "cache_dir": str(tmp_path), "progress": False},
+                           audited, pretrain_data=others)
+    base = ra.models.train_tiny_lm(others, 0, config=ra.models.TinyLMConfig(**lm),
+                                   cache_dir=tmp_path, progress=False)
+    assert model.tokenizer.get_vocab() == base.tokenizer.get_vocab()  # started from the base
+    assert model.path != base.path and model.data is audited
+    ra.testing.check_recommender(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -97,6 +98,34 @@ def test_sample_weight_changes_the_weights(micro_lm, micro_world):
     uniform = micro_lm.fit(micro_world, sample_weight=np.full(len(w), 3.0), seed=0)
     c = _state(uniform)
     assert all(np.allclose(a[k].numpy(), c[k].numpy(), atol=1e-6) for k in a)
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_pre_trained_model(micro_lm, micro_world, tmp_path):
+    # pre-train and fine-tune: other users' LM, then the audited users' histories
+    from recaudit.models import split_users
+
+    others, audited = split_users(micro_world, 0.5, seed=0)
+    base = train_tiny_lm(others, seed=0, config=MICRO, cache_dir=tmp_path, progress=False)
+    still = train_tiny_lm(audited, seed=0, config=dataclasses.replace(MICRO, lr=1e-12),
+                          cache_dir=tmp_path, progress=False, init_from=base)
+    a, b = _state(base), _state(still)
+    assert all(np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-8) for k in a)  # base weights
+    assert still.tokenizer.get_vocab() == base.tokenizer.get_vocab()  # and its tokenizer
+    tuned = train_tiny_lm(audited, seed=0, config=MICRO, cache_dir=tmp_path, progress=False,
+                          init_from=base.path)
+    scratch = train_tiny_lm(audited, seed=0, config=MICRO, cache_dir=tmp_path, progress=False)
+    assert len({tuned.path, scratch.path, base.path}) == 3
+    c = _state(tuned)
+    assert any(not np.allclose(a[k].numpy(), c[k].numpy()) for k in a)
+    # fine-tuning lowers the loss of the audited users' last training item below the base's
+    hist = audited.train_histories
+    reqs = [audited.request(u).replace(history=hist[u][:-1]) for u in audited.user_ids]
+    targets = [hist[u][-1] for u in audited.user_ids]
+    assert tuned.nll(reqs, targets).mean() < base.nll(reqs, targets).mean()
+    assert tuned.fit(audited, seed=0).path == tuned.path  # fit keeps the starting point
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        train_tiny_lm(audited, seed=0, config=MICRO, cache_dir=tmp_path, init_from=tmp_path)
 
 
 def test_sample_weight_validation(micro_world, tmp_path):
