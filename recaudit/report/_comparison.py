@@ -1,31 +1,20 @@
 """Render a :class:`~recaudit.compare.ComparisonResult` to one self-contained HTML file.
 
-Re-uses the audit report's stylesheet and number/SVG helpers; no script is included and
-nothing is loaded from the network. Every model and data string is escaped by Jinja2.
+Re-uses the audit report's head (stylesheet, Content-Security-Policy) and number/SVG helpers;
+no script is included and nothing is loaded from the network. Every model and data string is
+escaped by Jinja2.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._html import TEMPLATES, _num, _pval, sanitize_svg
+from ._html import _environment, _Meta, _num, _page_parts
 from .figures import figure_to_svg, new_figure
-
-_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-        "form-action 'none'")
-
-
-class _Meta(dict):
-    """A dict whose missing keys read as None in templates (nested dicts too)."""
-
-    def __getattr__(self, name: str) -> Any:
-        v = self.get(name)
-        return _Meta(v) if isinstance(v, dict) else v
 
 
 def _label(key: tuple[str, str, str]) -> str:
@@ -115,17 +104,6 @@ def _cell(result: Any, agg: Any, label: str, key: tuple[str, str, str],
                      f"{int(r['fails'])} failed seed(s)"}
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Any:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=_num, pval=_pval, svg=sanitize_svg)
-    return env
-
-
 def render_comparison(result: Any) -> str:
     """The HTML text of a comparison result."""
     agg = result.aggregate()
@@ -155,13 +133,12 @@ def render_comparison(result: Any) -> str:
     ds = _Meta(meta.get("dataset") or {})
     template = _environment().get_template("comparison.html")
     return template.render(
-        result=result, meta=meta, dataset=ds, csp=_CSP,
+        result=result, meta=meta, dataset=ds,
         title=meta.get("title") or "Paradigm comparison",
-        css=(TEMPLATES / "style.css").read_text(encoding="utf-8"),
         columns=[{"name": _label(k), "dir": "higher" if dirs.get(k) else "lower"}
                  for k in columns],
         model_rows=[(k, _Meta(v)) for k, v in (meta.get("models") or {}).items()],
         grid=grid, info_rows=info_rows, figures=result.figures(),
         significant=significant.to_dict("records"), pairwise=pair.to_dict("records"),
         n_tests=int(pair["p_holm"].notna().sum()), n_models=len(result.labels),
-        n_significant=int(pair["significant"].sum()))
+        n_significant=int(pair["significant"].sum()), **_page_parts())
