@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import RequestError
-from ._types import BaseRecommender, Ranking, Request, stable_hash
+from ._baselines import _PoolRecommender
+from ._types import Request, stable_hash
 
 
-class ItemKNN(BaseRecommender):
+class ItemKNN(_PoolRecommender):
     """Item-to-item co-occurrence kNN trained on ``data.train``.
 
     Parameters
@@ -60,10 +61,9 @@ class ItemKNN(BaseRecommender):
             raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
         if shrink < 0:
             raise ValueError(f"shrink must be >= 0, got {shrink}")
-        self.data = data
+        super().__init__(data, exclude_history=bool(exclude_history))
         self.n_neighbors = int(n_neighbors)
         self.shrink = float(shrink)
-        self.exclude_history = bool(exclude_history)
         train = data.train
         w = np.ascontiguousarray(np.ones(len(train)) if sample_weight is None
                                  else np.asarray(sample_weight, dtype=float).reshape(-1))
@@ -101,9 +101,9 @@ class ItemKNN(BaseRecommender):
         return ItemKNN(data, n_neighbors=self.n_neighbors, shrink=self.shrink,
                        exclude_history=self.exclude_history, sample_weight=sample_weight)
 
-    def _scores(self, request: Request, items: Sequence[str]) -> np.ndarray:
-        index = self.data.item_index
-        unknown = [i for i in (*items, *request.history) if i not in index]
+    def _item_scores(self, request: Request, items: Sequence[str]) -> np.ndarray:
+        index = self.data.item_index  # candidates are checked by _check, history here
+        unknown = [i for i in request.history if i not in index]
         if unknown:
             raise RequestError(f"unknown item id(s) {unknown[:5]} for user "
                                f"{request.user_id!r}: not in the catalog")
@@ -111,31 +111,6 @@ class ItemKNN(BaseRecommender):
         hist = np.array([index[i] for i in request.history], dtype=int)
         total = self._sim[hist].sum(axis=0) if len(hist) else np.zeros(len(index))
         return total[cols] + self._tie[cols]
-
-    def _pool(self, request: Request) -> list[str]:
-        if request.candidates is not None:
-            return list(request.candidates)
-        seen = set(request.history) if self.exclude_history else set()
-        return [i for i in self.data.item_ids if i not in seen]
-
-    def score(self, requests: Sequence[Request]) -> list[np.ndarray]:
-        out = []
-        for req in requests:
-            if req.candidates is None:
-                raise RequestError(f"score() needs request.candidates (user {req.user_id!r})")
-            out.append(self._scores(req, req.candidates))
-        return out
-
-    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
-        if k < 1:
-            raise RequestError(f"k must be >= 1, got {k}")
-        out = []
-        for req in requests:
-            pool = self._pool(req)
-            s = self._scores(req, pool)
-            order = np.argsort(-s, kind="stable")[:k]
-            out.append(Ranking(tuple(pool[i] for i in order), tuple(s[order])))
-        return out
 
     def __repr__(self) -> str:
         return f"ItemKNN(n_neighbors={self.n_neighbors}, shrink={self.shrink})"
