@@ -187,5 +187,7 @@ def test_a_folder_language_model_travels_as_its_folder(cluster, world, tmp_path)
     local = CachedRecommender(lm, cache=False, progress=False, batch_size=4)
     remote = CachedRecommender(lm, cache=False, progress=False, batch_size=4,
                                executor=cluster)
+    # a worker runs its own thread count and batch split: log-probabilities agree to the
+    # float tolerance of the batching tests, not bitwise
     for a, b in zip(remote.score(reqs), local.score(reqs)):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)

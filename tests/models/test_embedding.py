@@ -11,6 +11,7 @@ import recaudit as ra
 from recaudit.errors import RequestError
 from recaudit.models import EmbeddingRecommender
 from recaudit.models._minilm import encode
+from recaudit.testing import assert_rankings_close
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,26 @@ def test_batch_equals_one_by_one_and_fresh_model(world, model):
     batched = model.rank(reqs, k=10)
     fresh = EmbeddingRecommender(world, batch_size=2)
     single = [fresh.rank([r], k=10)[0] for r in reqs]
-    assert [r.items for r in batched] == [r.items for r in single]
-    assert [r.scores for r in batched] == [r.scores for r in single]  # bitwise, no padding
+    # Batches of 6 and of 2 give the encoder different shapes; kernels that block by shape
+    # (oneDNN, MKL with AVX-512 or AMX) change the last bits of a cosine, so scores agree to
+    # atol 1e-5 and rankings exactly except among near-ties.
+    assert_rankings_close(batched, single, atol=1e-5)
+
+
+def test_cache_keys_do_not_depend_on_the_batch_shape(world, tmp_path):
+    """Answers computed in batches of 2 are found again by an engine batching 64."""
+    from recaudit.engine import CachedRecommender
+
+    reqs = [world.request(u, max_history=4) for u in world.user_ids[:7]]
+    path = tmp_path / "c.sqlite"
+    small = CachedRecommender(EmbeddingRecommender(world, batch_size=2), cache=path,
+                              batch_size=2, progress=False)
+    first = small.rank(reqs, 10)
+    big = CachedRecommender(EmbeddingRecommender(world, batch_size=64), cache=path,
+                            batch_size=64, progress=False)
+    again = big.rank(list(reversed(reqs)), 10)[::-1]
+    assert big.cost().model_calls == 0 and big.cost().cache_hits == len(reqs)
+    assert again == first  # served from the cache: bitwise
 
 
 def test_profile_changes_prompt_and_scores(world, model):

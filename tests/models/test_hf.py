@@ -8,6 +8,7 @@ import pytest
 import recaudit as ra
 from recaudit.errors import RequestError
 from recaudit.models import HFRecommender, PromptTemplate, Request
+from recaudit.testing import assert_rankings_close
 
 from ._lm_folder import random_gpt2_folder
 
@@ -69,15 +70,15 @@ def test_batched_equals_one_by_one(lm, world):
     reqs = _requests(world, n=9, n_cand=6, seed=1)
     batched = lm.score(reqs)
     single = [lm.score([r])[0] for r in reqs]
+    # summed float32 log-probabilities under different batch shapes: kernels may change the
+    # last bits, so atol 1e-4 (the padded-vs-unpadded tolerance of test_hf_batching)
     for a, b in zip(batched, single):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
     big = HFRecommender((lm.model, lm.tokenizer), world, batch_size=64)
     for a, b in zip(big.score(reqs), single):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
     whole = [r.replace(candidates=None) for r in reqs]
-    for a, b in zip(big.rank(whole, 5), [lm.rank([r], 5)[0] for r in whole]):
-        assert a.items == b.items
-        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6, atol=1e-5)
+    assert_rankings_close(big.rank(whole, 5), [lm.rank([r], 5)[0] for r in whole], atol=1e-4)
 
 
 def test_length_normalisation_divides_by_token_count(lm, folder, world):

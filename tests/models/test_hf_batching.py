@@ -8,6 +8,7 @@ import pytest
 
 from recaudit.models import HFRecommender, Request
 from recaudit.models import _hf as hf_mod
+from recaudit.testing import assert_rankings_close
 
 from .test_hf import _reference_logprob, folder, world  # noqa: F401  (fixtures)
 
@@ -160,7 +161,7 @@ def test_generate_backs_off_too(folder, world):  # noqa: F811
     _fake_oom(tight.model, 2 * 2, torch.cuda.OutOfMemoryError("out of memory"))  # 2 beams
     a, b = free.rank(reqs, 2), tight.rank(reqs, 2)
     assert tight.effective_batch_size == 2
-    assert [r.items for r in a] == [r.items for r in b]
+    assert_rankings_close(b, a, atol=1e-4)  # batches of 4 and of 2: equal up to near-ties
 
 
 def test_device_and_dtype_options(folder, world):  # noqa: F811
