@@ -11,9 +11,11 @@ Definitions
 - comprehensiveness (DeYoung et al. 2020, ERASER): ``p(y|x) - p(y|x without top-k)``;
   higher means the top features matter.
 - sufficiency (ERASER): ``p(y|x) - p(y|only top-k)``; lower means the top features suffice.
-- AOPC (Samek et al. 2017, used by ERASER): the comprehensiveness averaged over removal
-  steps ``k = 0..L``: ``1/(L+1) * sum_k (curve[0] - curve[k])``; the sufficiency variant
-  averages ``p(y|x) - insertion[k]`` over ``k = 1..L``.
+- AOPC as ERASER computes it (DeYoung et al. 2020): the comprehensiveness averaged over the
+  removal bins ``k = 1..L`` (no ``k = 0`` bin): ``1/L * sum_{k=1..L} (curve[0] - curve[k])``;
+  the sufficiency variant averages ``p(y|x) - insertion[k]`` over the same bins. (Samek et
+  al. 2017 also average the ``k = 0`` term, which is always 0: their AOPC is ``L/(L+1)``
+  times this one.)
 - deletion / insertion area (Petsiuk et al. 2018, RISE): area under the curve against the
   fraction of features removed / inserted, trapezoid rule on [0, 1]. A faithful attribution
   has a small deletion area and a large insertion area.
@@ -133,25 +135,39 @@ def sufficiency(full: float | np.ndarray, only_top: float | np.ndarray) -> float
 
 
 def aopc(deletion_curve: Sequence[float] | np.ndarray, k_max: int | None = None) -> float:
-    """Area over the perturbation curve: mean of ``curve[0] - curve[k]`` for ``k = 0..L``.
+    """Area over the perturbation curve, ERASER's AOPC comprehensiveness.
 
-    ``L`` is ``k_max`` (default: every step of the curve). Higher means removing the
-    top-attributed features first hurts the output sooner (a more faithful attribution).
+    ``deletion_curve[0]`` is the output for the full input (nothing removed) and
+    ``deletion_curve[k]`` the output once the top ``k`` attributed features are removed.
+    The result is the mean of ``curve[0] - curve[k]`` over the bins ``k = 1..L``, as in
+    ERASER's ``compute_aopc_scores`` (DeYoung et al. 2020), which averages
+    ``p(y|x) - p(y|x without the top-k)`` over its bins and has no ``k = 0`` bin. Here a bin
+    is one removal step (ERASER's bins are token shares, 1% to 50%). ``L`` is ``k_max``
+    capped at ``len(curve) - 1``; by default every step of the curve.
+
+    Higher means removing the top-attributed features first hurts the output sooner (a more
+    faithful attribution). Samek et al. (2017) average ``k = 0..L`` instead, including the
+    ``k = 0`` term that is always 0; their value is ``L / (L + 1)`` times this one.
 
     Examples
     --------
-    >>> aopc([1.0, 0.4, 0.2, 0.2])  # (0 + 0.6 + 0.8 + 0.8) / 4
-    0.55
+    >>> aopc([1.0, 0.4, 0.2])  # (0.6 + 0.8) / 2
+    0.7
+    >>> aopc([1.0, 0.4, 0.2, 0.2], k_max=1)  # only the k = 1 bin
+    0.6
     """
     c = _curve(deletion_curve)
     L = c.size - 1 if k_max is None else min(int(k_max), c.size - 1)
-    return float(np.round(np.mean(c[0] - c[:L + 1]), 12))
+    if L < 1:
+        raise ValueError(f"AOPC needs at least one removal step (k_max >= 1), got {k_max}")
+    return float(np.round(np.mean(c[0] - c[1:L + 1]), 12))
 
 
 def aopc_sufficiency(full: float, insertion_curve: Sequence[float] | np.ndarray,
                      k_max: int | None = None) -> float:
-    """ERASER's AOPC sufficiency: mean of ``full - insertion[k]`` over ``k = 1..L`` (lower
-    is better).
+    """ERASER's AOPC sufficiency: mean of ``full - insertion[k]`` over the bins ``k = 1..L``
+    (lower is better), with ``insertion[k]`` the output when only the top ``k`` features are
+    kept (``insertion[0]``, nothing kept, is not a bin), as :func:`aopc`.
 
     Examples
     --------
@@ -160,6 +176,8 @@ def aopc_sufficiency(full: float, insertion_curve: Sequence[float] | np.ndarray,
     """
     c = _curve(insertion_curve)
     L = c.size - 1 if k_max is None else min(int(k_max), c.size - 1)
+    if L < 1:
+        raise ValueError(f"AOPC needs at least one removal step (k_max >= 1), got {k_max}")
     return float(np.round(np.mean(float(full) - c[1:L + 1]), 12))
 
 

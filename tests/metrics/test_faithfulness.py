@@ -18,11 +18,14 @@ def test_comprehensiveness_and_sufficiency_hand_values():
 
 def test_aopc_hand_value_and_k_max():
     curve = [1.0, 0.4, 0.2, 0.2]
-    # (0 + 0.6 + 0.8 + 0.8) / 4
-    assert fm.aopc(curve) == pytest.approx(0.55)
-    # k_max=1: (0 + 0.6) / 2
-    assert fm.aopc(curve, k_max=1) == pytest.approx(0.3)
-    assert fm.aopc(curve, k_max=99) == pytest.approx(0.55)
+    # ERASER's bins k = 1..3 (no k = 0 term): (0.6 + 0.8 + 0.8) / 3
+    assert fm.aopc(curve) == pytest.approx(2.2 / 3)
+    # k_max=1: the k = 1 bin only
+    assert fm.aopc(curve, k_max=1) == pytest.approx(0.6)
+    assert fm.aopc(curve, k_max=99) == pytest.approx(2.2 / 3)
+    assert fm.aopc([1.0, 0.4, 0.2]) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="at least one removal step"):
+        fm.aopc(curve, k_max=0)
 
 
 def test_aopc_sufficiency_hand_value():
@@ -85,5 +88,5 @@ def test_faithful_order_beats_reversed_order():
     assert fm.aopc(dele_b) > fm.aopc(dele_w)
     assert fm.deletion_auc(dele_b) < fm.deletion_auc(dele_w)
     assert fm.insertion_auc(ins_b) > fm.insertion_auc(curve(fm.insertion_masks(worst)))
-    # hand value: removal curve 0.85, 0.45, 0.15, 0.05, 0.0 -> AOPC = mean(0, .4, .7, .8, .85)
-    assert fm.aopc(dele_b) == pytest.approx(np.mean([0, 0.4, 0.7, 0.8, 0.85]))
+    # hand value: removal curve 0.85, 0.45, 0.15, 0.05, 0.0 -> AOPC = mean(.4, .7, .8, .85)
+    assert fm.aopc(dele_b) == pytest.approx(np.mean([0.4, 0.7, 0.8, 0.85]))

@@ -68,7 +68,8 @@ class AttributionFaithfulness(Auditor):
         Number of top-attributed parts forming the explanation (comprehensiveness,
         sufficiency, PN, PS).
     aopc_steps : int
-        Removal steps averaged by AOPC (capped at the number of parts).
+        Removal steps ``k = 1..L`` averaged by AOPC (ERASER's bins, no ``k = 0`` term;
+        capped at the number of parts).
     shapley_samples : int
         Permutations sampled by ShapleyValueSampling.
     ig_steps : int
@@ -99,7 +100,8 @@ class AttributionFaithfulness(Auditor):
         "presence mask (baseline: part removed), and with LayerIntegratedGradients over the "
         "prompt tokens, summed per part, for models with gradients. Parts are then removed "
         "(or kept) most-important-first: comprehensiveness and sufficiency (ERASER) for the "
-        "top parts, AOPC over removal steps, areas under the deletion and insertion curves, "
+        "top parts, AOPC (ERASER's: the mean over removal steps k = 1..L, no k = 0 term), "
+        "areas under the deletion and insertion curves, "
         "and CountER's probability of necessity (removing the explanation drops the item "
         "out of the top-K) and sufficiency (keeping only it keeps the item). Every quantity "
         "is also computed for random attributions; faithfulness_margin is the method's AOPC "
