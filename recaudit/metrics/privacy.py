@@ -2,9 +2,10 @@
 
 ROC curves and AUC come from scikit-learn (``sklearn.metrics.roc_curve`` /
 ``roc_auc_score``); the functions here fix the conventions an attack evaluation needs:
-higher score = "member", label 1 = member, TPR at a low FPR read conservatively (as in the
-LiRA reference code), and bootstrap CIs that resample *users* (a user contributes several
-examples, so examples are not independent).
+higher score = "member", label 1 = member, TPR at a low FPR read without interpolation at
+FPR ``<=`` the target (LiRA's reference code uses a strict ``<``; see :func:`tpr_at_fpr`),
+and bootstrap CIs that resample *users* (a user contributes several examples, so examples
+are not independent).
 """
 
 from __future__ import annotations
@@ -64,10 +65,14 @@ def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
 def tpr_at_fpr(scores: Sequence[float], labels: Sequence[int], fpr: float = 0.01) -> float:
     """True-positive rate at a false-positive rate of at most ``fpr``.
 
-    Not interpolated: the largest TPR over the ROC's operating points whose FPR is
-    ``<= fpr`` (the conservative reading of the LiRA reference code, Carlini et al. 2022).
-    With ``n`` non-members the smallest non-zero FPR is ``1/n``; below it this is the TPR at
-    zero false positives.
+    Not interpolated: the largest TPR over the ROC's operating points (every distinct score
+    a threshold, see :func:`roc_curve`) whose FPR is ``<= fpr``. This is the inclusive
+    reading, as in ml_privacy_meter, without an under-count from dropped intermediate ROC
+    points. It differs from the LiRA reference code (Carlini et al. 2022), which takes
+    ``tpr[np.where(fpr < t)[0][-1]]``, a strict ``<``: when an operating point sits exactly
+    at FPR = ``fpr`` (e.g. ``fpr = 0.01`` with 100 non-members), LiRA's value can be lower
+    than this one. With ``n`` non-members the smallest non-zero FPR is ``1/n``; below it
+    this is the TPR at zero false positives.
 
     Examples
     --------
@@ -83,6 +88,8 @@ def tpr_at_fpr(scores: Sequence[float], labels: Sequence[int], fpr: float = 0.01
 def roc_summary(scores: Sequence[float], labels: Sequence[int],
                 fprs: Sequence[float] = (0.01, 0.001)) -> np.ndarray:
     """``[auc, tpr_at_fpr(f) for f in fprs]`` from one numpy ROC sweep (no input checks).
+
+    The TPR is read at FPR ``<= f``, as in :func:`tpr_at_fpr` (not LiRA's strict ``<``).
 
     The same numbers as :func:`auc` and :func:`tpr_at_fpr`, about 20 times faster: used
     inside bootstrap loops, where scikit-learn's input validation dominates the run time

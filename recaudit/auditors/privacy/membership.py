@@ -148,8 +148,10 @@ class MembershipInference(Auditor):
         "user-level attack in the style of MIARS (Zhang et al. 2021) trains a logistic "
         "regression on mean(record item vectors) - mean(recommended item vectors) plus the "
         "rank of the record's last item, using a shadow model when the model can be "
-        "re-trained. Each attack reports the full ROC, AUC and TPR at 1% and 0.1% FPR with "
-        "bootstrap CIs over users; the AUC is tested against chance (0.5) with a one-sided "
+        "re-trained. Each attack reports the full ROC, AUC and TPR at 1% and 0.1% FPR (the "
+        "largest TPR among operating points with FPR <= the target, not interpolated; the "
+        "LiRA reference code uses a strict FPR < target, which can give a lower TPR when an "
+        "operating point sits exactly at the target) with bootstrap CIs over users; the AUC is tested against chance (0.5) with a one-sided "
         "Wilcoxon signed-rank test on paired examples (Mann-Whitney U for the user-level "
         "attack) and fails when it exceeds the threshold.")
     citation = (
