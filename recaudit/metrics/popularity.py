@@ -224,8 +224,14 @@ def recommendation_counts(lists: Lists, catalog: Sequence[str]) -> np.ndarray:
 def gini(counts: Sequence[float] | np.ndarray) -> float:
     """Gini index of recommendation counts over ALL catalog items (0 = equal exposure).
 
-    G = sum_j (2j - n - 1) x_(j) / ((n - 1) sum x), x sorted ascending, j = 1..n: Elliot's
-    normalisation (it reports 1 - G), so G = 1 when a single item gets every slot.
+    G = sum_j (2j - n - 1) x_(j) / ((n - 1) sum x), x sorted ascending, j = 1..n, n = catalog
+    size (never-recommended items count 0). This is the inequality G with the ``n - 1``
+    normalisation, so G = 1 exactly when a single item gets every slot. Libraries differ:
+
+    - RecBole's ``GiniIndex`` (Zhao et al., CIKM 2021) divides by ``n`` instead of
+      ``n - 1``: its value is ``(n - 1) / n`` times this one (at most ``(n - 1) / n``).
+    - Elliot's ``Gini`` (Anelli et al., SIGIR 2021) computes this same G with ``n - 1``
+      and reports ``1 - G`` (1 = equal exposure, a diversity score).
 
     Examples
     --------

@@ -79,8 +79,11 @@ class PopularityBias(Auditor):
         "rest of the catalog. We report ARP (mean popularity of listed items), APLT (share of "
         "long-tail items per list) and ACLT (their count), PopRSP and PopREO (std/mean of the "
         "head and tail recommendation rates, over all or only relevant test items), the Gini "
-        "index of recommendation counts over every catalog item (0 = equal exposure; Elliot "
-        "reports 1 - G) and item coverage, each with a bootstrap CI over users (percentile; for Gini "
+        "index G of recommendation counts over every catalog item (inequality, 0 = equal "
+        "exposure, 1 = one item gets every slot: G = sum_j (2j - n - 1) x_(j) / ((n - 1) "
+        "sum x) over the n catalog items sorted by count; RecBole divides by n instead of "
+        "n - 1, Elliot reports 1 - G) and item coverage, each with a bootstrap CI over users "
+        "(percentile; for Gini "
         "and coverage, which resampling biases, an interval of the same width centred on the "
         "estimate). Two "
         "metrics carry verdicts. popularity_lift is, per user, the mean popularity of the "
@@ -237,7 +240,8 @@ class PopularityBias(Auditor):
                         description="as pop_rsp, over relevant (test) items only"),
             self.metric("gini", gini_rows(incidence), ci=centred_ci(gini_rows, incidence),
                         higher_is_better=False,
-                        description="Gini index of recommendation counts, all catalog items"),
+                        description="Gini index of recommendation counts, all catalog items "
+                        "(n - 1 normalisation; 0 = equal exposure)"),
             self.metric("coverage", coverage_rows(incidence),
                         ci=centred_ci(coverage_rows, incidence),
                         higher_is_better=True,
