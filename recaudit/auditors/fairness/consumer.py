@@ -51,7 +51,7 @@ def build_history(data, user_id: str, kind: ProfileKind, max_history: int | None
 def candidate_pool(data, user_id: str, n: int, rng: np.random.Generator) -> tuple[str, ...]:
     """A fixed candidate list for one user: the held-out items plus sampled unseen items
     (uniformly), ``n`` in all when the catalog allows, in a seeded random order."""
-    held = list(data.test_items.get(user_id, ()))[:n]
+    held = list(dict.fromkeys(data.test_items.get(user_id, ())))[:n]  # each item once
     seen = set(data.train_histories.get(user_id, ())) | set(held)
     n_neg = min(n - len(held), sum(1 for i in data.item_ids if i not in seen))
     pool = held + (sample_negatives(data, user_id, n_neg, rng) if n_neg > 0 else [])
@@ -112,7 +112,10 @@ class ConsumerFairness(Auditor):
         "attribute (and per pair of values for intersectional attributes), with the same "
         "history. Each counterfactual top-K list R^a is compared with the neutral list R by "
         "Jaccard, SERP* (normalised to [0, 1] by K(K+1)/2; FaiRLLM's released 2K(K+1) scale "
-        "is reported as serp_released) and PRAG*; Sim(a) is the mean over users, SNSR = "
+        "is reported as serp_released; K is the length of the neutral list, len(R), as in "
+        "FaiRLLM's released code, so a model that returns fewer than K items is compared at "
+        "that length and identical lists score 1 at any length) and PRAG*; Sim(a) is the "
+        "mean over users, SNSR = "
         "max_a Sim(a) - min_a Sim(a) and SNSV = the population std of Sim(a). CIs resample "
         "users (percentile bootstrap). The p-value behind SNSR is a within-user permutation "
         "test: each user's similarities are shuffled across the attribute's values (what "
@@ -222,6 +225,7 @@ class ConsumerFairness(Auditor):
         ranked = model.rank(batch, self.k)
         lists = [tuple(r.items[: self.k]) for r in ranked]
         ref = lists[: len(users)]
+        short = sum(len(x) < self.k for x in lists)
         pos = len(users)
         cf_lists: dict[str, list[list[tuple[str, ...]]]] = {}
         for s, profiles in scopes.items():
@@ -279,6 +283,9 @@ class ConsumerFairness(Auditor):
                      f"{'whole catalog' if self.n_candidates is None else self.n_candidates}")
         notes.append(f"neutral lists: NDCG@{self.k} = {nd0.mean():.3f}, HR@{self.k} = "
                      f"{hr0.mean():.3f} on held-out items")
+        if short:
+            notes.append(f"{short} of {len(lists)} lists had fewer than K={self.k} items; "
+                         "SERP* compares each list with its neutral list R at K = len(R)")
         return self.result(metrics=metrics, tables=tables, figures=figures, evidence=evidence,
                            notes=notes)
 

@@ -71,6 +71,39 @@ def test_metric_names_scopes_and_blind_similarities(small_world, ctx):
     assert res.evidence == []  # nothing changed, nothing to show
 
 
+class _Short(ProfileBlind):
+    """Profile-blind, but answers with fewer than K items (3 to 12, set by the history)."""
+
+    def rank(self, requests, k):
+        out = []
+        for req, r in zip(requests, super().rank(requests, k)):
+            n = 3 + len(req.history) % 10
+            out.append(ra.models.Ranking(r.items[:n], None if r.scores is None
+                                         else r.scores[:n]))
+        return out
+
+
+def test_short_identical_lists_score_one_at_their_own_length(small_world, ctx):
+    # K = len(neutral list), as in FaiRLLM's released code: a model returning fewer than K
+    # items under every prompt gives identical lists, similarity 1, whatever their length
+    res = ConsumerFairness(n_users=30, intersectional=False, group_utility=False,
+                           n_candidates=None, plots=False).run(_Short(small_world),
+                                                               small_world, ctx)
+    table = res.tables["similarity_by_value"]
+    full = table[table["similarity"] != "serp_released"]
+    assert np.allclose(full["sim"], 1.0)
+    assert res.metric("snsr_serp", "gender").value == 0.0
+    # the released scale of identical lists of length n: sum_{i<n} (n - i + 1) / (2n(n+1))
+    users = res.tables["neutral_utility_per_user"]["user_id"].tolist()
+    lens = [len(r.items) for r in _Short(small_world).rank(
+        [small_world.request(u, max_history=20) for u in users], K)]
+    assert min(lens) < K
+    expected = np.mean([sum(n - i + 1 for i in range(n)) / (2 * n * (n + 1)) for n in lens])
+    released = table[table["similarity"] == "serp_released"]
+    assert np.allclose(released["sim"], expected)
+    assert any("fewer than K=20" in n for n in res.notes)
+
+
 def test_similarity_values_recomputed_by_hand(small_world, ctx):
     model = GenderSensitive(small_world, boost=0.5)
     res = ConsumerFairness(n_users=30, intersectional=False, group_utility=False,
