@@ -267,7 +267,13 @@ class CachedRecommender:
         fp = self.fingerprint()
         answers: dict[str, Any] = {}
         for i, text in self.cache.get_many(fp, method, list(first)).items():
-            answers[i] = decode(json.loads(text))
+            try:
+                answers[i] = decode(json.loads(text))
+            except ValueError:
+                # an answer no longer valid (e.g. a Ranking with a repeated item, which
+                # older versions stored): a miss, so the model is asked again and the entry
+                # overwritten
+                continue
         cost.cache_hits += len(answers)
         misses = sorted((i for i in first if i not in answers),
                         key=lambda i: -_request_size(requests[first[i]]))

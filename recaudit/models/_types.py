@@ -28,6 +28,19 @@ def _as_pairs(value: Mapping[str, str] | Sequence[tuple[str, str]] | None) -> tu
     return tuple(sorted((str(k), str(v)) for k, v in items))
 
 
+def _repeated(items: tuple[str, ...], limit: int = 5) -> list[str]:
+    """The items that occur more than once, in first-occurrence order (at most ``limit``)."""
+    if len(set(items)) == len(items):
+        return []
+    seen: set[str] = set()
+    reps: dict[str, None] = {}
+    for i in items:
+        if i in seen:
+            reps[i] = None
+        seen.add(i)
+    return list(reps)[:limit]
+
+
 @dataclass(frozen=True)
 class Request:
     """One question to a recommender: "what should this user see next?".
@@ -42,7 +55,8 @@ class Request:
         Sensitive attributes stated in the prompt (``{"gender": "female"}``); empty means
         a neutral prompt. Stored as sorted pairs so the request stays hashable.
     candidates : tuple of str or None
-        Ordered candidate items to rank; ``None`` ranks the whole catalog.
+        Ordered candidate items to rank, each named once (a repeat raises ``ValueError``);
+        ``None`` ranks the whole catalog.
     item_text : mapping of str to str
         Title overrides for some items (used by text attacks and perturbations).
     prompt_extra : str
@@ -74,6 +88,10 @@ class Request:
         object.__setattr__(self, "item_text", _as_pairs(self.item_text))
         if self.candidates is not None:
             object.__setattr__(self, "candidates", tuple(str(i) for i in self.candidates))
+            reps = _repeated(self.candidates)
+            if reps:
+                raise ValueError(f"Request.candidates repeats item(s) {reps}: a model ranking "
+                                 "them would list an item twice; pass each candidate once")
 
     @property
     def profile_dict(self) -> dict[str, str]:
@@ -119,7 +137,19 @@ class Request:
 class Ranking:
     """A model's answer to one request: item ids best first, with scores when it has them.
 
+    Each item appears once: a repeated item raises ``ValueError`` at construction (a model
+    that can emit repeats, e.g. by free-text generation, keeps the first occurrence before
+    building its ``Ranking``), so list metrics never have to choose how to count a repeat.
     ``hallucinated`` counts generated outputs that matched no catalog item (free generation).
+
+    Examples
+    --------
+    >>> Ranking(("i1", "i2")).top(1)
+    ('i1',)
+    >>> Ranking(("i1", "i2", "i1"))
+    Traceback (most recent call last):
+    ...
+    ValueError: Ranking repeats item(s) ['i1']; a ranking lists each item once (keep the first occurrence)
     """
 
     items: tuple[str, ...]
@@ -129,6 +159,10 @@ class Ranking:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "items", tuple(str(i) for i in self.items))
+        reps = _repeated(self.items)
+        if reps:
+            raise ValueError(f"Ranking repeats item(s) {reps}; a ranking lists each item once "
+                             "(keep the first occurrence)")
         if self.scores is not None:
             object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
             if len(self.scores) != len(self.items):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -53,6 +54,22 @@ def test_cache_hits_and_misses(world, tmp_path):
     eng2 = CachedRecommender(model2, cache=path, progress=False)
     assert eng2.rank(_requests(world, 8), 10) == ScoringModel(world).rank(_requests(world, 8), 10)
     assert model2.batches == [] and eng2.cost().cache_hits == 8
+
+
+def test_a_stored_ranking_with_a_repeated_item_is_a_miss(world, tmp_path):
+    # older versions let a Ranking repeat an item; such a cached answer is asked again
+    cache = RequestCache(tmp_path / "c.sqlite")
+    model = Counting(world)
+    eng = CachedRecommender(model, cache=cache, progress=False)
+    req = _requests(world, 1)[0]
+    stale = {"items": ["i0001", "i0001"], "scores": None, "hallucinated": 0, "raw": None}
+    cache.put_many(eng.fingerprint(), "rank", {f"{req.key()}:5": json.dumps(stale)})
+    out = eng.rank([req], 5)
+    assert model.batches == [("rank", 1)] and eng.cost().cache_hits == 0
+    assert out == ScoringModel(world).rank([req], 5)
+    # the entry was overwritten: a second wrapper is served from disk
+    eng2 = CachedRecommender(Counting(world), cache=cache, progress=False)
+    assert eng2.rank([req], 5) == out and eng2.cost().cache_hits == 1
 
 
 def test_fingerprint_separates_models(world, tmp_path):

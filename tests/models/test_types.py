@@ -88,6 +88,17 @@ def test_ranking():
         Ranking(("a", "b"), (1.0,))
 
 
+def test_ranking_and_candidates_reject_repeated_items():
+    # a repeat is named (ids as strings: 1 and "1" are the same item)
+    with pytest.raises(ValueError, match=r"Ranking repeats item\(s\) \['b', '1'\]"):
+        Ranking(["a", "b", 1, "b", "1"])
+    with pytest.raises(ValueError, match="Ranking repeats"):
+        Ranking.from_dict({"items": ["a", "a"]})
+    with pytest.raises(ValueError, match=r"Request.candidates repeats item\(s\) \['i2'\]"):
+        Request("u1", candidates=("i2", "i3", "i2"))
+    assert Request("u1", history=("i1", "i1")).history == ("i1", "i1")  # re-watching is fine
+
+
 class Minimal:
     capabilities = frozenset({"rank"})
 

@@ -217,7 +217,6 @@ BROKEN = [
     (IgnoresK, "k_respected"),
     (NonCandidates, "candidates_respected"),
     (NotInCatalog, "catalog_ids"),
-    (Duplicates, "catalog_ids"),
     (NonDeterministic, "deterministic"),
     (BatchDependent, "batch_equals_single"),
     (UnstableFingerprint, "fingerprint"),
@@ -237,6 +236,12 @@ def test_honest_reference_passes(world):
     report = check_recommender(Honest(world), world)
     assert report["skipped"] == {}
     assert len(report["passed"]) == 13
+
+
+def test_a_model_repeating_an_item_cannot_build_its_ranking(world):
+    # Ranking rejects a repeated item at construction, before catalog_ids could see it
+    with pytest.raises(ValueError, match=r"Ranking repeats item\(s\)"):
+        check_recommender(Duplicates(world), world)
 
 
 @pytest.mark.parametrize("cls,check", BROKEN, ids=[c.__name__ for c, _ in BROKEN])
