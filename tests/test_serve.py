@@ -256,12 +256,19 @@ def test_cli_audit_of_a_chat_spec(tmp_path, capsys):
     assert report["popularity_bias"].status == "ok"
 
 
+def _interruptible() -> None:
+    """Give the child Ctrl-C back: a test run started in the background (``cmd &`` in a
+    non-interactive shell, ``nohup``) ignores SIGINT, children inherit that, and Python
+    installs no KeyboardInterrupt handler when SIGINT is ignored at start-up."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_recaudit_serve_command(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RECAUDIT_CACHE_DIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "recaudit.cli", "serve", "--baseline",
                              "most_popular", "--port", "0", "--n-users", "50", "--n-items",
                              "40"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=tmp_path)
+                            text=True, cwd=tmp_path, preexec_fn=_interruptible)
     try:
         line = proc.stdout.readline()
         assert "serving MostPopular" in line, proc.stderr.read()[-2000:]
