@@ -97,7 +97,8 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     real = 0
     for n in sorted(range(len(lengths)), key=lambda n: lengths[n]):
         size = lengths[n]
-        if batch and (len(batch) == batch_size or size * (len(batch) + 1) > MAX_PAD * (real + size)):
+        padded = size * (len(batch) + 1)  # sorted: this text is the batch's longest
+        if batch and (len(batch) == batch_size or padded > MAX_PAD * (real + size)):
             out.append(batch)
             batch, real = [], 0
         batch.append(n)
