@@ -75,6 +75,22 @@ def test_ovo_macro_auc_matches_sklearn(n_classes):
     assert pm.ovo_macro_auc(y, proba) == pytest.approx(ref)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_ovo_macro_auc_with_ties_and_many_classes_matches_sklearn(seed):
+    # rounded probabilities and repeated rows (bootstrap resamples) give many tied scores;
+    # 21 classes, as MovieLens occupations
+    rng = np.random.default_rng(seed)
+    n_classes = [3, 7, 21][seed % 3]
+    y = np.r_[np.arange(n_classes), rng.integers(0, n_classes, 300)]
+    proba = rng.dirichlet(np.ones(n_classes), y.size)
+    if seed % 2:
+        proba = np.round(proba, 1) + 1e-3
+        proba /= proba.sum(1, keepdims=True)  # scikit-learn wants rows summing to 1
+    proba[rng.integers(0, y.size, 100)] = proba[0]
+    ref = skm.roc_auc_score(y, proba, multi_class="ovo", average="macro")
+    assert pm.ovo_macro_auc(y, proba) == pytest.approx(ref, abs=1e-12)
+
+
 def test_ovo_macro_auc_needs_every_class():
     with pytest.raises(ValueError, match="every class"):
         pm.ovo_macro_auc([0, 1, 1], np.full((3, 3), 1 / 3))
