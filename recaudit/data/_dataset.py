@@ -41,6 +41,17 @@ def _unique(df: pd.DataFrame, table: str, column: str) -> None:
         raise DatasetError(f"duplicate id(s) {ids}", table=table, column=column, rows=dup)
 
 
+def _sorted_by_user_time(inter: pd.DataFrame) -> bool:
+    """Whether ``inter`` is already in ``(user_id, timestamp)`` order (a stable sort would
+    leave it as it is)."""
+    users = inter["user_id"].to_numpy(dtype=object)
+    times = inter["timestamp"].to_numpy()
+    if len(users) < 2:
+        return True
+    same, later = users[1:] == users[:-1], users[1:] > users[:-1]
+    return bool(np.all(later | (same & (times[1:] >= times[:-1]))))
+
+
 @dataclass(eq=False)
 class AuditDataset:
     """Items, users and interactions, validated on construction.
@@ -133,7 +144,7 @@ class AuditDataset:
             raise DatasetError(f"expected a pandas DataFrame, got {type(inter).__name__}",
                                table="interactions")
         _require_columns(inter, "interactions", INTERACTION_COLUMNS)
-        inter = inter.reset_index(drop=True).copy()
+        inter = inter.reset_index(drop=True)
         cols = list(INTERACTION_COLUMNS) + (["rating"] if "rating" in inter.columns else [])
         _no_nan(inter, "interactions", cols)
         inter["user_id"] = inter["user_id"].astype(str)
@@ -153,14 +164,16 @@ class AuditDataset:
             raise DatasetError("interaction(s) with unknown item(s) "
                                f"{sorted(set(inter.loc[bad, 'item_id']))[:5]}",
                                table="interactions", column="item_id", rows=bad)
-        train_users = set(inter.loc[inter["split"] == "train", "user_id"])
+        train_users = inter.loc[inter["split"] == "train", "user_id"].unique()
         no_hist = self.users.index[~self.users["user_id"].isin(train_users)].tolist()
         if no_hist:
             raise DatasetError(
                 "user(s) with no train history "
                 f"{self.users.loc[no_hist, 'user_id'].tolist()[:5]}; drop them or give them "
                 "train interactions", table="users", column="user_id", rows=no_hist)
-        inter = inter.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+        if not _sorted_by_user_time(inter):
+            inter = inter.sort_values(["user_id", "timestamp"],
+                                      kind="stable").reset_index(drop=True)
         return inter
 
     # ------------------------------------------------------------------ views
@@ -323,8 +336,9 @@ def leave_last_out(interactions: pd.DataFrame, n_test: int = 1) -> pd.DataFrame:
 
     Users with at most ``n_test`` interactions keep them all in train.
     """
-    inter = interactions.sort_values(["user_id", "timestamp"], kind="stable").copy()
+    inter = interactions.sort_values(["user_id", "timestamp"], kind="stable")
     counts = inter.groupby("user_id")["item_id"].transform("size")
     order = inter.groupby("user_id").cumcount(ascending=False)
-    inter["split"] = np.where((order < n_test) & (counts > n_test), "test", "train")
+    test = ((order < n_test) & (counts > n_test)).to_numpy()
+    inter["split"] = np.array(["train", "test"], dtype=object)[test.astype(np.intp)]
     return inter.reset_index(drop=True)

@@ -49,6 +49,19 @@ def test_from_frames_builds_and_converts_ids():
     assert data.request("u1", candidates=["12", "13"]).history == ("10", "11")
 
 
+def test_from_frames_leaves_the_callers_frames_as_they_were():
+    items, users, inter = frames()
+    items["item_id"] = [10, 11, 12, 13]  # ints: the dataset converts its own copy to str
+    inter["item_id"] = [10, 11, 10, 12, 11, 12, 10]
+    before = [df.copy() for df in (items, users, inter)]
+    data = build(items=items, users=users, inter=inter)
+    for df, old in zip((items, users, inter), before):
+        pd.testing.assert_frame_equal(df, old)
+    # the dataset sorted its own copy by user, then time
+    assert data.interactions["user_id"].tolist() == ["u1", "u1", "u1", "u2", "u2", "u3", "u3"]
+    assert data.interactions["timestamp"].tolist() == [1, 2, 3, 3, 5, 9, 10]
+
+
 def test_popularity_counts_distinct_train_users_only():
     items, users, inter = frames()
     # u1 interacts with "a" twice in train: counted once; test interactions never count
