@@ -7,8 +7,9 @@ subprocess (``RECAUDIT_CACHE_DIR`` in a new temp folder) and is timed after the 
 Printed per folder and side: the median wall time of ``--rounds`` loads, the peak resident
 set growth during the load (``ru_maxrss`` after minus before, MiB), the peak of memory
 traced by ``tracemalloc`` (Python objects and numpy buffers; in a separate run, since
-tracing slows the load), the memory the returned dataset holds (``memory_usage(deep=True)``
-of its three tables) and its fingerprint. With ``--old REF`` the same loads run on that
+tracing slows the load), the memory still traced once the load returned (what the dataset
+holds: ``memory_usage(deep=True)`` would count a string shared by many rows once per row)
+and the dataset's fingerprint. With ``--old REF`` the same loads run on that
 commit (``git worktree add`` into a temp folder, first on ``PYTHONPATH``), in alternating
 order, and the old/new ratios are printed; the fingerprints must agree.
 
@@ -66,10 +67,9 @@ def _worker(loader: str, path: str, root: str, trace: bool) -> dict:
            "rss_growth_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024,
            "rss_before_mib": rss0 / 1024}
     if trace:
-        out["traced_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        held, peak = tracemalloc.get_traced_memory()
+        out["traced_peak_mib"], out["held_mib"] = peak / 2**20, held / 2**20
         tracemalloc.stop()
-    out["held_mib"] = sum(df.memory_usage(deep=True).sum() for df in
-                          (data.items, data.users, data.interactions)) / 2**20
     out["fingerprint"] = data.fingerprint()
     out["shape"] = [len(data.users), len(data.items), len(data.interactions)]
     return out
@@ -102,7 +102,7 @@ def _measure(sides: dict[str, Path], loader: str, path: Path, rounds: int) -> di
         out[side] = {"wall_s": statistics.median(r["wall_s"] for r in rs),
                      "rss_growth_mib": statistics.median(r["rss_growth_mib"] for r in rs),
                      "traced_peak_mib": traced["traced_peak_mib"],
-                     "held_mib": rs[0]["held_mib"], "fingerprint": rs[0]["fingerprint"],
+                     "held_mib": traced["held_mib"], "fingerprint": rs[0]["fingerprint"],
                      "shape": rs[0]["shape"], "rss_before_mib": rs[0]["rss_before_mib"]}
     return out
 

@@ -28,8 +28,6 @@ interaction are dropped, with a count in ``data.notes``.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import shutil
 import tempfile
@@ -44,6 +42,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ._dataset import AuditDataset, leave_last_out
+from ._readers import ints, line_numbers, read_lines, read_ratings
 
 URLS = {
     "ml-100k": "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
@@ -133,89 +132,6 @@ def _download(url: str, root: Path) -> None:
             raise DatasetError(f"{url} did not return a valid zip file: {exc}") from exc
 
 
-def _read_lines(file: Path, sep: str, n_fields: int, table: str,
-                encoding: str) -> tuple[list[list[str]], np.ndarray]:
-    """Split every non-empty line into exactly ``n_fields`` fields.
-
-    Returns the fields and the 1-based line numbers. Hand-written (rather than
-    ``pd.read_csv``) because ``::`` needs pandas' slow python engine and because a bad line
-    must be reported with its file and line number.
-    """
-    text = file.read_bytes().decode(encoding)
-    rows, lines, bad = [], [], []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split(sep)
-        if len(parts) != n_fields:
-            bad.append(n)
-            continue
-        rows.append(parts)
-        lines.append(n)
-    if bad:
-        raise DatasetError(f"malformed line(s) in {file.name} (line {bad[0]}: expected "
-                           f"{n_fields} {sep!r}-separated fields); rows are 1-based line "
-                           f"numbers in {file}", table=table, rows=bad)
-    return rows, np.asarray(lines, dtype=int)
-
-
-def _ints(values: Sequence[str], lines: np.ndarray, file: Path, table: str,
-          column: str) -> np.ndarray:
-    num = pd.to_numeric(pd.Series(list(values), dtype=object).str.strip(), errors="coerce")
-    arr = num.to_numpy(dtype=float)
-    bad = ~np.isfinite(arr) | (arr != np.round(arr))
-    if bad.any():
-        shown = [values[i] for i in np.flatnonzero(bad)[:3]]
-        raise DatasetError(f"malformed line(s) in {file.name}: {column} must be an integer, "
-                           f"got {shown}; rows are 1-based line numbers in {file}",
-                           table=table, column=column, rows=lines[bad].tolist())
-    return arr.astype(np.int64)
-
-
-def _floats(values: Sequence[str], lines: np.ndarray, file: Path, table: str,
-            column: str) -> np.ndarray:
-    arr = pd.to_numeric(pd.Series(list(values), dtype=object).str.strip(),
-                        errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise DatasetError(f"malformed line(s) in {file.name}: {column} must be a number; "
-                           f"rows are 1-based line numbers in {file}", table=table,
-                           column=column, rows=lines[bad].tolist())
-    return arr
-
-
-def _read_ratings(file: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """``user_id, item_id, rating, timestamp`` of a ratings file, with 1-based line numbers.
-
-    Fast path: pandas' C parser (1M lines in about a second). Any irregularity (a blank
-    line, a wrong field count, a non-numeric value) falls back to the line-by-line reader,
-    which names the file and line of the first problem.
-    """
-    text = file.read_bytes().decode("latin-1")
-    body = text[:-1] if text.endswith("\n") else text
-    if body and "\n\n" not in body and not body.startswith("\n") and "\r" not in body:
-        try:
-            df = pd.read_csv(io.StringIO(body.replace(sep, "\t") if sep != "\t" else body),
-                             sep="\t", header=None, quoting=csv.QUOTE_NONE,
-                             names=["user_id", "item_id", "rating", "timestamp"],
-                             dtype={"user_id": np.int64, "item_id": np.int64,
-                                    "rating": np.float64, "timestamp": np.int64},
-                             skip_blank_lines=False, engine="c")
-            if len(df) == body.count("\n") + 1 and np.isfinite(df["rating"]).all():
-                return df, np.arange(1, len(df) + 1)
-        except (ValueError, pd.errors.ParserError):
-            pass
-    rows, lines = _read_lines(file, sep, 4, "interactions", "latin-1")
-    cols = list(zip(*rows)) if rows else [(), (), (), ()]
-    df = pd.DataFrame({
-        "user_id": _ints(cols[0], lines, file, "interactions", "user_id"),
-        "item_id": _ints(cols[1], lines, file, "interactions", "item_id"),
-        "rating": _floats(cols[2], lines, file, "interactions", "rating"),
-        "timestamp": _ints(cols[3], lines, file, "interactions", "timestamp"),
-    })
-    return df, lines
-
-
 def _unknown_code(values: Sequence, lines: np.ndarray, allowed, file: Path, table: str,
                   column: str) -> None:
     bad = np.array([v not in allowed for v in values], dtype=bool)
@@ -242,14 +158,25 @@ def _no_empty_titles(items: pd.DataFrame, lines: np.ndarray, file: Path) -> None
                            f"{file}", table="items", column="title", rows=lines[empty].tolist())
 
 
-def _unknown_ref(ids: np.ndarray, known: set, lines: np.ndarray, file: Path, column: str,
-                 what: str, source: str) -> None:
-    bad = ~np.isin(ids, np.fromiter(known, dtype=ids.dtype, count=len(known)))
+def _unknown_ref(ids: np.ndarray, known: np.ndarray, lines: np.ndarray | None, file: Path,
+                 column: str, what: str, source: str) -> None:
+    bad = ~np.isin(ids, known)
     if bad.any():
         raise DatasetError(f"rating(s) in {file.name} with {what} id(s) "
                            f"{sorted(set(ids[bad].tolist()))[:5]} not in {source}; rows are "
                            f"1-based line numbers in {file}", table="interactions",
-                           column=column, rows=lines[bad].tolist())
+                           column=column, rows=line_numbers(lines, bad))
+
+
+def _checked_ratings(file: Path, sep: str, user_ids: np.ndarray, item_ids: np.ndarray,
+                     users_file: str, items_file: str) -> pd.DataFrame:
+    """The ratings file, read and checked against the user and item ids of the other files."""
+    ratings, lines = read_ratings(file, sep)
+    _unknown_ref(ratings["user_id"].to_numpy(), user_ids, lines, file, "user_id", "user",
+                 users_file)
+    _unknown_ref(ratings["item_id"].to_numpy(), item_ids, lines, file, "item_id", "item",
+                 items_file)
+    return ratings
 
 
 def age_group(age: int) -> str:
@@ -276,9 +203,21 @@ def _title_year(title: str) -> int:
 
 
 # ---------------------------------------------------------------------------- assembly
+def _id_strings(ids: np.ndarray) -> np.ndarray:
+    """``ids`` as strings, one ``str`` object per distinct id shared by all its rows.
+
+    A million interactions then hold a million pointers to a few thousand strings, not a
+    million strings (``astype(str)`` makes one object per row: about 50 bytes each).
+    """
+    codes, uniques = pd.factorize(ids)
+    return np.array([str(u) for u in uniques], dtype=object)[codes]
+
+
 def _assemble(items: pd.DataFrame, users: pd.DataFrame, ratings: pd.DataFrame, *,
               name: str, provider: ProviderKind, min_rating: float | None,
               allowed: dict[str, Sequence[str]]) -> AuditDataset:
+    """The dataset from the parsed tables; takes ``ratings`` over (pass no other reference
+    to it, so that it is freed as soon as the interactions are built)."""
     notes: list[str] = []
     if min_rating is not None:
         keep = ratings["rating"] >= min_rating
@@ -286,18 +225,24 @@ def _assemble(items: pd.DataFrame, users: pd.DataFrame, ratings: pd.DataFrame, *
             notes.append(f"{int((~keep).sum())} rating(s) below min_rating={min_rating} "
                          "dropped")
         ratings = ratings[keep]
-    rated = set(ratings["item_id"])
-    unrated = ~items["item_id"].isin(rated)
+    unrated = ~items["item_id"].isin(ratings["item_id"].unique())
     if unrated.any():
         notes.append(f"{int(unrated.sum())} item(s) with no ratings dropped")
         items = items[~unrated]
-    inter = leave_last_out(ratings)
-    has_train = set(inter.loc[inter["split"] == "train", "user_id"])
+    items = items.assign(item_id=items["item_id"].astype(str))
+    users = users.assign(user_id=users["user_id"].astype(str))
+    inter = pd.DataFrame({"user_id": _id_strings(ratings["user_id"].to_numpy()),
+                          "item_id": _id_strings(ratings["item_id"].to_numpy()),
+                          "rating": ratings["rating"].to_numpy(),
+                          "timestamp": ratings["timestamp"].to_numpy()}, copy=False)
+    del ratings
+    # sorted by the string ids (AuditDataset's order), stable: ties keep file order
+    inter = leave_last_out(inter)
+    has_train = inter.loc[inter["split"] == "train", "user_id"].unique()
     no_hist = ~users["user_id"].isin(has_train)
     if no_hist.any():
         notes.append(f"{int(no_hist.sum())} user(s) with no train history dropped")
         users = users[~no_hist]
-    items = items.copy()
     if provider == "era":
         items["provider"] = [era(y) for y in items["year"]]
     elif provider == "popularity":
@@ -309,9 +254,6 @@ def _assemble(items: pd.DataFrame, users: pd.DataFrame, ratings: pd.DataFrame, *
         items["provider"] = np.where(items["item_id"].isin(head), "head", "tail")
     else:
         raise ValueError(f"provider must be 'era' or 'popularity', got {provider!r}")
-    for df, col in ((items, "item_id"), (users, "user_id"), (inter, "item_id"),
-                    (inter, "user_id")):
-        df[col] = df[col].astype(str)
     data = AuditDataset(items.reset_index(drop=True), users.reset_index(drop=True), inter,
                         sensitive=SENSITIVE, allowed_values=allowed, name=name,
                         notes=notes, meta={"source": name, "provider": provider})
@@ -347,8 +289,8 @@ def movielens_100k(path: str | Path, *, download: bool = False,
 
     # u.item: id|title|release date|video release date|URL|19 flags (latin-1)
     f = folder / "u.item"
-    rows, lines = _read_lines(f, "|", 5 + len(GENRES_100K), "items", "latin-1")
-    ids = _ints([r[0] for r in rows], lines, f, "items", "item_id")
+    rows, lines = read_lines(f, "|", 5 + len(GENRES_100K), "items", "latin-1")
+    ids = ints([r[0] for r in rows], lines, f, "items", "item_id")
     _duplicates(ids, lines, f, "items", "item_id")
     flags = np.array([r[5:] for r in rows], dtype=object).reshape(len(rows),
                                                                   len(GENRES_100K))
@@ -370,10 +312,10 @@ def movielens_100k(path: str | Path, *, download: bool = False,
 
     # u.user: id|age|gender|occupation|zip
     f = folder / "u.user"
-    rows, lines = _read_lines(f, "|", 5, "users", "latin-1")
-    uids = _ints([r[0] for r in rows], lines, f, "users", "user_id")
+    rows, lines = read_lines(f, "|", 5, "users", "latin-1")
+    uids = ints([r[0] for r in rows], lines, f, "users", "user_id")
     _duplicates(uids, lines, f, "users", "user_id")
-    ages = _ints([r[1] for r in rows], lines, f, "users", "age")
+    ages = ints([r[1] for r in rows], lines, f, "users", "age")
     genders = [r[2].strip() for r in rows]
     _unknown_code(genders, lines, GENDER_CODES, f, "users", "gender")
     occ_file = folder / "u.occupation"
@@ -389,13 +331,9 @@ def movielens_100k(path: str | Path, *, download: bool = False,
 
     # u.data: user \t item \t rating \t timestamp
     f = folder / "u.data"
-    ratings, lines = _read_ratings(f, "\t")
-    _unknown_ref(ratings["user_id"].to_numpy(), set(uids.tolist()), lines, f, "user_id",
-                 "user", "u.user")
-    _unknown_ref(ratings["item_id"].to_numpy(), set(ids.tolist()), lines, f, "item_id",
-                 "item", "u.item")
-    return _assemble(items, users, ratings, name="movielens-100k", provider=provider,
-                     min_rating=min_rating,
+    # the ratings frame passed straight in: no name here keeps it alive during assembly
+    return _assemble(items, users, _checked_ratings(f, "\t", uids, ids, "u.user", "u.item"),
+                     name="movielens-100k", provider=provider, min_rating=min_rating,
                      allowed={"gender": tuple(GENDER_CODES.values()),
                               "age_group": AGE_GROUPS, "occupation": occupations})
 
@@ -431,8 +369,8 @@ def movielens_1m(path: str | Path, *, download: bool = False,
                       download)
 
     f = folder / "movies.dat"
-    rows, lines = _read_lines(f, "::", 3, "items", "latin-1")
-    ids = _ints([r[0] for r in rows], lines, f, "items", "item_id")
+    rows, lines = read_lines(f, "::", 3, "items", "latin-1")
+    ids = ints([r[0] for r in rows], lines, f, "items", "item_id")
     _duplicates(ids, lines, f, "items", "item_id")
     titles = [r[1].strip() for r in rows]
     items = pd.DataFrame({"item_id": ids, "title": titles,
@@ -441,14 +379,14 @@ def movielens_1m(path: str | Path, *, download: bool = False,
     _no_empty_titles(items, lines, f)
 
     f = folder / "users.dat"
-    rows, lines = _read_lines(f, "::", 5, "users", "latin-1")
-    uids = _ints([r[0] for r in rows], lines, f, "users", "user_id")
+    rows, lines = read_lines(f, "::", 5, "users", "latin-1")
+    uids = ints([r[0] for r in rows], lines, f, "users", "user_id")
     _duplicates(uids, lines, f, "users", "user_id")
     genders = [r[1].strip() for r in rows]
     _unknown_code(genders, lines, GENDER_CODES, f, "users", "gender")
-    ages = _ints([r[2] for r in rows], lines, f, "users", "age_group")
+    ages = ints([r[2] for r in rows], lines, f, "users", "age_group")
     _unknown_code(ages.tolist(), lines, AGE_CODES_1M, f, "users", "age_group")
-    occ = _ints([r[3] for r in rows], lines, f, "users", "occupation")
+    occ = ints([r[3] for r in rows], lines, f, "users", "occupation")
     _unknown_code(occ.tolist(), lines, OCCUPATIONS_1M, f, "users", "occupation")
     users = pd.DataFrame({"user_id": uids, "gender": [GENDER_CODES[g] for g in genders],
                           "age_group": [AGE_CODES_1M[a] for a in ages],
@@ -456,13 +394,9 @@ def movielens_1m(path: str | Path, *, download: bool = False,
                           "zip": [r[4].strip() for r in rows]})
 
     f = folder / "ratings.dat"
-    ratings, lines = _read_ratings(f, "::")
-    _unknown_ref(ratings["user_id"].to_numpy(), set(uids.tolist()), lines, f, "user_id",
-                 "user", "users.dat")
-    _unknown_ref(ratings["item_id"].to_numpy(), set(ids.tolist()), lines, f, "item_id",
-                 "item", "movies.dat")
-    return _assemble(items, users, ratings, name="movielens-1m", provider=provider,
-                     min_rating=min_rating,
+    # the ratings frame passed straight in: no name here keeps it alive during assembly
+    return _assemble(items, users, _checked_ratings(f, "::", uids, ids, "users.dat", "movies.dat"),
+                     name="movielens-1m", provider=provider, min_rating=min_rating,
                      allowed={"gender": tuple(GENDER_CODES.values()),
                               "age_group": AGE_GROUPS,
                               "occupation": tuple(OCCUPATIONS_1M.values())})

@@ -9,6 +9,7 @@ import pytest
 
 import recaudit as ra
 from recaudit.data import _movielens as ml
+from recaudit.data import _readers as readers
 from recaudit.errors import DatasetError
 
 from . import movielens_files
@@ -140,6 +141,7 @@ def test_missing_file_named_with_layout(kind, file, ml_files, tmp_path):
     ("100k", "u.user", "9|30|M|writer"),            # 4 fields
     ("1m", "ratings.dat", "1::2::3::4::5"),         # 5 fields
     ("1m", "movies.dat", "9::Title Without Genres"),
+    ("1m", "ratings.dat", "1:2::3::4"),             # a single ':' joins two fields
 ])
 def test_malformed_line_names_file_and_line(kind, file, line, ml_files, tmp_path):
     _write(kind, ml_files, tmp_path, extra={file: [line]})
@@ -271,4 +273,4 @@ def test_fast_and_line_by_line_readers_agree(kind, ml_files, tmp_path):
     (folder / name).write_text("\n".join(text[:3] + [""] + text[3:]), "latin-1")
     slow = LOADERS[kind](folder)
     assert fast.fingerprint() == slow.fingerprint()
-    assert ml._read_ratings(folder / name, "\t" if kind == "100k" else "::")[1][3] == 5
+    assert readers.read_ratings(folder / name, "\t" if kind == "100k" else "::")[1][3] == 5
