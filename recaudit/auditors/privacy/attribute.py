@@ -27,6 +27,7 @@ import pandas as pd
 
 from ...metrics import privacy as pm
 from ...metrics.statistics import label_permutation_test
+from ...metrics.threads import single_threaded_blas
 from .._base import AuditContext, Auditor
 from .._registry import register_auditor
 
@@ -102,7 +103,8 @@ class AttributeInference(Auditor):
         cv = StratifiedKFold(self.n_folds, shuffle=True,
                              random_state=ctx.subseed(self.name, "cv", tag))
         clf = LogisticRegression(C=self.C, max_iter=2000)
-        return cross_val_predict(clf, x, y, cv=cv, method="predict_proba")
+        with single_threaded_blas():
+            return cross_val_predict(clf, x, y, cv=cv, method="predict_proba")
 
     def run(self, model: Any, data: Any, ctx: AuditContext):
         attributes = list(self.attributes) if self.attributes is not None else list(
