@@ -1,6 +1,7 @@
 """The ``recaudit`` command.
 
-    recaudit demo [--out reports/demo.html] [--quick] [--strict] [--auditors NAME ...]
+    recaudit demo [--movielens PATH] [--model {tiny,embedding}] [--out reports/demo.html]
+                  [--quick] [--strict] [--auditors NAME ...]
     recaudit audit SPEC.yaml [--out report.html] [--json report.json]
                              [--fail-on {fail,error,never}]
     recaudit ablate SPEC.yaml [--out ablation.html] [--csv ablation.csv]
@@ -11,6 +12,16 @@
     recaudit list
     recaudit serve [--model PATH | --tiny | --baseline NAME] [--host 127.0.0.1] [--port 8000]
                    [--fail-rate P] [--garbage-rate P] [--delay S] [--seed N]
+
+``demo`` trains the embedded tiny LM on the synthetic world and runs every built-in auditor.
+``--movielens PATH`` runs the same audit on a real MovieLens folder instead: an ML-100K
+folder (``u.data``, ``u.item``, ``u.user``) or an ML-1M folder (``ratings.dat``,
+``movies.dat``, ``users.dat``), or a folder holding ``ml-100k/`` or ``ml-1m/``, told apart by
+the files present; the report goes to ``reports/demo-movielens.html`` unless ``--out``.
+``--model embedding`` audits the zero-shot MiniLM recommender instead of the tiny LM: no
+training (the tiny LM learns from one example per train interaction, which takes long on
+ML-1M). ``--quick`` shrinks the auditors and trains the tiny LM for 2 epochs; with
+``--movielens`` it still uses the whole folder.
 
 Exit codes: 0 every verdict passed (``ablate``, ``report``, ``list``: the command worked;
 ``demo``: its report was written, unless ``--strict``), 1 some verdict failed or an auditor
@@ -52,12 +63,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"recaudit {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    d = sub.add_parser("demo", help="train the embedded tiny LM on the synthetic world and "
-                       "audit it with every built-in auditor")
-    d.add_argument("--out", default="reports/demo.html", help="HTML report path "
-                   "(the JSON goes next to it)")
-    d.add_argument("--quick", action="store_true", help="a small world and short training "
-                   "(smoke test)")
+    d = sub.add_parser("demo", help="train the embedded tiny LM on the synthetic world (or a "
+                       "MovieLens folder) and audit it with every built-in auditor")
+    d.add_argument("--movielens", metavar="PATH", help="audit on this MovieLens folder instead "
+                   "of the synthetic world: ML-100K (u.data, u.item, u.user) or ML-1M "
+                   "(ratings.dat, movies.dat, users.dat), told apart by its files")
+    d.add_argument("--model", choices=list(DEMO_MODELS), default="tiny", help="tiny: train "
+                   "the embedded tiny LM on the data (default); embedding: the zero-shot "
+                   "MiniLM sentence-encoder recommender (no training)")
+    d.add_argument("--out", help="HTML report path, the JSON goes next to it (default "
+                   "reports/demo.html, with --movielens reports/demo-movielens.html)")
+    d.add_argument("--quick", action="store_true", help="smaller auditors and a 2-epoch tiny "
+                   "LM (smoke test); without --movielens also a small world (with it, the "
+                   "whole folder)")
     d.add_argument("--strict", action="store_true", help="exit 1 when a verdict fails "
                    "(by default the demo exits 0 once its report is written)")
     d.add_argument("--auditors", nargs="+", metavar="NAME", help="only these auditors "
@@ -141,6 +159,15 @@ def _verdict_code(report: Any, fail_on: str = "fail") -> int:
     return EXIT_PASSED if report.passed else EXIT_FAILED
 
 
+#: ``demo --model``: the spec entry (``recaudit.spec``) that builds each model, and its name
+#: in the report's title. ``tiny`` is trained with seed 0 (``train_tiny_lm(data, seed=0)``).
+DEMO_MODELS: dict[str, tuple[dict[str, Any], str]] = {
+    "tiny": ({"kind": "tiny_lm", "seed": 0}, "the embedded tiny LM"),
+    "embedding": ({"kind": "embedding"}, "the zero-shot MiniLM embedding recommender"),
+}
+#: ``demo --quick``: epochs of the tiny LM.
+QUICK_EPOCHS = 2
+
 #: ``demo --quick``: caps on auditor parameters (applied where an auditor has them).
 QUICK_CAPS = {"n_users": 30, "n_shadows": 2, "n_references": 50, "n_canaries": 5,
               "n_candidates": 20, "n_targets": 3}
@@ -187,6 +214,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import recaudit as ra
     from recaudit.auditors import BUILTIN_AUDITORS as BUILTIN
 
+    from .spec import load_spec
+
     progress = not args.no_progress
     if args.auditors:  # fail on a typo before training anything
         from .audit import resolve_auditors
@@ -194,26 +223,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
         resolve_auditors(args.auditors)
     if not progress:
         _quiet_transformers()
+    data, data_name = _demo_dataset(args)
+    model_entry, model_name = DEMO_MODELS[args.model]
+    model_entry = dict(model_entry)
+    if args.quick and model_entry["kind"] == "tiny_lm":
+        model_entry["epochs"] = QUICK_EPOCHS
+    if args.movielens:
+        s = data.summary()
+        print(f"{data_name} from {args.movielens}: {s['n_users']} users, {s['n_items']} "
+              f"items, {s['n_train']} train / {s['n_test']} test interactions")
+    model = load_spec({"model": model_entry}).build_model(data, progress=progress)
     if args.quick:
-        data = ra.datasets.synthetic(n_users=80, n_items=50, seed=0)
-        config = ra.models.TinyLMConfig(epochs=2)
-        model = ra.models.train_tiny_lm(data, seed=0, config=config, progress=progress)
         run = quick_config()
     else:
-        data = ra.datasets.synthetic(seed=0)
-        model = ra.models.train_tiny_lm(data, seed=0, progress=progress)
         run = {name: dict(value) for name, value in DEMO_CONFIG.items()}
-    out = Path(args.out)
+    out = Path(args.out or ("reports/demo-movielens.html" if args.movielens
+                            else "reports/demo.html"))
     json_path = out.with_suffix(".json")
     if args.auditors:
         run = {k: v for k, v in run.items() if k not in BUILTIN or k in args.auditors}
     report = ra.audit(model, data, args.auditors, config=run, seed=0, progress=progress,
-                      out_json=json_path,
-                      title="recaudit demo: the embedded tiny LM on the synthetic world")
+                      out_json=json_path, title=f"recaudit demo: {model_name} on {data_name}")
     report.to_html(out)
     _print_summary(report)
     print(f"\nwrote {out} and {json_path}")
     return _verdict_code(report) if args.strict else EXIT_PASSED
+
+
+def _demo_dataset(args: argparse.Namespace) -> tuple[Any, str]:
+    """The demo's dataset and its name in the title: the synthetic world, or the MovieLens
+    folder (the release told apart by its files, loaded as a spec's dataset entry)."""
+    import recaudit as ra
+
+    if not args.movielens:
+        if args.quick:
+            return ra.datasets.synthetic(n_users=80, n_items=50, seed=0), "the synthetic world"
+        return ra.datasets.synthetic(seed=0), "the synthetic world"
+    from .data._movielens import LAYOUTS, movielens_layout
+    from .spec import load_spec
+
+    kind = movielens_layout(args.movielens)
+    spec = load_spec({"dataset": {"kind": kind, "path": str(args.movielens)}})
+    return spec.build_dataset(), LAYOUTS[kind][2]
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -93,6 +93,52 @@ LAYOUT_1M = ("an 'ml-1m' folder holding ratings.dat (UserID::MovieID::Rating::Ti
              "(UserID::Gender::Age::Occupation::Zip-code)")
 
 
+#: Loader name -> (the release's folder name, its files, a name for reports).
+LAYOUTS = {"movielens_100k": ("ml-100k", ("u.data", "u.item", "u.user"), "MovieLens 100K"),
+           "movielens_1m": ("ml-1m", ("ratings.dat", "movies.dat", "users.dat"),
+                            "MovieLens 1M")}
+
+
+def movielens_layout(path: str | Path) -> str:
+    """Which MovieLens release a folder holds, from the files present.
+
+    ``path`` may be the release folder itself (``u.data``, ``u.item``, ``u.user`` for 100K;
+    ``ratings.dat``, ``movies.dat``, ``users.dat`` for 1M) or a folder holding exactly one of
+    ``ml-100k/`` and ``ml-1m/``. Returns the loader's name, ``"movielens_100k"`` or
+    ``"movielens_1m"``; raises :class:`~recaudit.errors.DatasetError` naming the folder and
+    the files expected otherwise.
+
+    Examples
+    --------
+    >>> movielens_layout("~/data/ml-1m")                    # doctest: +SKIP
+    'movielens_1m'
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DatasetError(f"MovieLens folder {str(root)!r} {what}; expected an ML-100K folder "
+                           "(u.data, u.item, u.user) or an ML-1M folder (ratings.dat, "
+                           "movies.dat, users.dat)")
+    here = [k for k, (_, files, _) in LAYOUTS.items() if all((root / f).is_file() for f in files)]
+    if len(here) == 1:
+        return here[0]
+    inside = [k for k, (sub, files, _) in LAYOUTS.items()
+              if all((root / sub / f).is_file() for f in files)]
+    if not here and len(inside) == 1:
+        return inside[0]
+    if here or inside:
+        raise DatasetError(f"{str(root)!r} holds both MovieLens 100K and 1M; pass the ml-100k "
+                           "or the ml-1m folder itself")
+    partial = [f"{name}: found {', '.join(f for f in files if (root / f).is_file())}, "
+               f"missing {', '.join(f for f in files if not (root / f).is_file())}"
+               for _, files, name in LAYOUTS.values()
+               if any((root / f).is_file() for f in files)]
+    found = f" ({'; '.join(partial)})" if partial else ""
+    raise DatasetError(f"{str(root)!r} is neither an ML-100K folder (u.data, u.item, u.user) "
+                       f"nor an ML-1M folder (ratings.dat, movies.dat, users.dat){found}; pass "
+                       "the folder unzipped from ml-100k.zip or ml-1m.zip")
+
+
 # ---------------------------------------------------------------------------- helpers
 def _resolve(path: str | Path, folder: str, required: Sequence[str], layout: str,
              download: bool) -> Path:

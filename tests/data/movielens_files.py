@@ -78,3 +78,40 @@ def write_1m(root: Path, *, movies=None, users=None, ratings=None, extra=None) -
     for name, lines in files.items():
         (folder / name).write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
     return folder
+
+
+WORDS = ("night day city love war star river house dark light king queen game life time "
+         "world heart road secret summer winter island family money ghost moon fire").split()
+
+
+def sized_rows(kind: str, *, n_users: int = 40, n_items: int = 30, per_user: int = 8,
+               seed: int = 0) -> dict:
+    """Keyword arguments of :func:`write_100k` (``kind="100k"``) or :func:`write_1m`
+    (``"1m"``) for a folder of ``n_users`` users rating ``per_user`` of ``n_items`` items
+    each (popularity skewed towards low ids, distinct timestamps), seeded."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    titles = [f"{' '.join(w.capitalize() for w in rng.choice(WORDS, size=2, replace=False))} "
+              f"({int(rng.integers(1930, 1999))})" for _ in range(n_items)]
+    genres = [set(rng.choice(GENRES_100K[1:], size=int(rng.integers(1, 3)), replace=False))
+              for _ in range(n_items)]
+    pop = 1.0 / np.arange(1, n_items + 1)
+    ratings = []
+    for u in range(1, n_users + 1):
+        items = rng.choice(n_items, size=per_user, replace=False, p=pop / pop.sum()) + 1
+        for k, i in enumerate(items):
+            ratings.append((u, int(i), int(rng.integers(1, 6)), 1000 * u + k))
+    genders = rng.choice(["F", "M"], size=n_users)
+    if kind == "100k":
+        return {"items": [(i + 1, t, f"01-Jan-{t[-5:-1]}", g)
+                          for i, (t, g) in enumerate(zip(titles, genres))],
+                "users": [(u, int(rng.integers(15, 70)), genders[u - 1],
+                           ["student", "writer", "other"][u % 3], f"{10000 + u}")
+                          for u in range(1, n_users + 1)],
+                "ratings": ratings}
+    return {"movies": [(i + 1, t, "|".join(sorted(g)))
+                       for i, (t, g) in enumerate(zip(titles, genres))],
+            "users": [(u, genders[u - 1], [1, 18, 25, 35, 45, 50, 56][u % 7], u % 21,
+                       f"{10000 + u}") for u in range(1, n_users + 1)],
+            "ratings": ratings}

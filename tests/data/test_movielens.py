@@ -274,3 +274,15 @@ def test_fast_and_line_by_line_readers_agree(kind, ml_files, tmp_path):
     slow = LOADERS[kind](folder)
     assert fast.fingerprint() == slow.fingerprint()
     assert readers.read_ratings(folder / name, "\t" if kind == "100k" else "::")[1][3] == 5
+
+
+@pytest.mark.parametrize("kind", ["100k", "1m"])
+def test_layout_told_apart_by_files(kind, ml_files, tmp_path):
+    folder = _write(kind, ml_files, tmp_path)
+    name = "movielens_100k" if kind == "100k" else "movielens_1m"
+    assert ml.movielens_layout(folder) == name
+    assert ml.movielens_layout(tmp_path) == name  # the folder holding ml-100k/ or ml-1m/
+    (folder / ("u.user" if kind == "100k" else "users.dat")).unlink()
+    with pytest.raises(DatasetError, match="is neither an ML-100K folder") as exc:
+        ml.movielens_layout(folder)
+    assert str(folder) in str(exc.value) and "missing u" in str(exc.value)
