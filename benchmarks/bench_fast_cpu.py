@@ -1,6 +1,6 @@
 """torch's oneDNN linear kernel against nn.Linear (MKL) on MiniLM's shapes, and MiniLM encoding.
 
-Prints GFLOPS of ``nn.Linear`` and of :class:`recaudit.models._onednn.OneDNNLinear` for the
+Prints GFLOPS of ``nn.Linear`` and of :class:`recaudit.models._fast_cpu.OneDNNLinear` for the
 encoder's three linear shapes at a batch of 64 prompts of 80 tokens, then the time to encode
 512 prompt-like texts with ``encode_padded`` with the swap (default) and without it
 (``RECAUDIT_ONEDNN=0``, in a subprocess, since the encoder is loaded once per process),
@@ -9,7 +9,7 @@ alternating runs per side, and the largest difference between the two embeddings
 
 Usage::
 
-    python benchmarks/bench_onednn.py [--repeats 3]
+    python benchmarks/bench_fast_cpu.py [--repeats 3]
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from recaudit.models import _onednn
+    from recaudit.models import _fast_cpu
 
-    op = _onednn._kernel()
+    op = _fast_cpu._kernel()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN linear "
           f"{'available' if op is not None else 'NOT available (nothing to compare)'}")
     if op is None:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.inference_mode():
         for k, n in [(384, 384), (384, 1536), (1536, 384)]:
             x, linear = torch.randn(rows, k), torch.nn.Linear(k, n)
-            fast = _onednn.OneDNNLinear(linear, op)
+            fast = _fast_cpu.OneDNNLinear(linear, op)
             flops = 2.0 * rows * k * n
             a, b = _gflops(linear, x, flops), _gflops(fast, x, flops)
             print(f"  linear {rows}x{k} @ {k}x{n}: nn.Linear {a:6.0f} GFLOPS, oneDNN "

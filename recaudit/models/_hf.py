@@ -177,7 +177,9 @@ class HFRecommender(BaseRecommender):
         Cast the model to this dtype (``None``: keep the loaded dtype). Log-probabilities are
         always computed in float32 from the logits. Lower precision changes the scores, so a
         dtype other than float32 is part of :meth:`fingerprint` (answers cached for one dtype
-        are never served for another).
+        are never served for another). GPT-2's ``gelu_new`` modules are swapped for the same
+        formula as one fused kernel (``use_fused_tanh_gelu``; scores move by float rounding
+        only, < 1e-5; ``RECAUDIT_ONEDNN=0`` keeps the model as loaded).
     mode : {"score", "generate"}
         ``rank`` by scoring candidates (or the whole catalog), or by free generation.
     exclude_history : bool
@@ -245,6 +247,9 @@ class HFRecommender(BaseRecommender):
             self.model.to(dtype=torch_dtype)
         self.model.to(self.device)
         self.model.eval()
+        from ._fast_cpu import use_fused_tanh_gelu
+
+        use_fused_tanh_gelu(self.model)  # GPT-2's gelu_new as one kernel: same formula
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         accelerator = torch.device(self.device).type != "cpu"
         self.batch_size: int | str = batch_size if batch_size == "auto" else int(batch_size)

@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from recaudit.models import _onednn
-from recaudit.models._onednn import OneDNNLinear, use_onednn_linears
+from recaudit.models import _fast_cpu
+from recaudit.models._fast_cpu import OneDNNLinear, use_onednn_linears
 
-needs_kernel = pytest.mark.skipif(_onednn._kernel() is None,
+needs_kernel = pytest.mark.skipif(_fast_cpu._kernel() is None,
                                   reason="torch's oneDNN linear is not available here")
 
 
@@ -36,7 +36,7 @@ def test_matches_nn_linear(shape, gelu):
     x = torch.randn(*shape)
     ref = linear(x)
     ref = nn.functional.gelu(ref) if gelu else ref
-    fast = OneDNNLinear(linear, _onednn._kernel(), gelu=gelu)
+    fast = OneDNNLinear(linear, _fast_cpu._kernel(), gelu=gelu)
     with torch.inference_mode():
         got = fast(x)
     assert got.shape == ref.shape
@@ -47,7 +47,7 @@ def test_matches_nn_linear(shape, gelu):
 def test_gradients_fall_back_to_autograd():
     torch.manual_seed(0)
     linear = nn.Linear(16, 8)
-    fast = OneDNNLinear(linear, _onednn._kernel(), gelu=True)
+    fast = OneDNNLinear(linear, _fast_cpu._kernel(), gelu=True)
     x = torch.randn(4, 16, requires_grad=True)
     fast(x).sum().backward()
     ref_x = x.detach().clone().requires_grad_(True)
@@ -107,3 +107,44 @@ def test_packaged_minilm_is_swapped_and_embeds_as_before():
         got = model(**batch).last_hidden_state
         ref = plain(**batch).last_hidden_state
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def _gpt2():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=100, n_positions=64, n_embd=32, n_layer=2, n_head=2)
+    assert config.activation_function == "gelu_new"
+    return GPT2LMHeadModel(config).eval()
+
+
+def test_fused_tanh_gelu_gives_the_same_logits():
+    from transformers.activations import NewGELUActivation, PytorchGELUTanh
+
+    model = _gpt2()
+    ids = torch.randint(0, 100, (2, 30))
+    with torch.inference_mode():
+        ref = model(input_ids=ids).logits
+    assert _fast_cpu.use_fused_tanh_gelu(model) == 2
+    assert not any(isinstance(m, NewGELUActivation) for m in model.modules())
+    assert isinstance(model.transformer.h[0].mlp.act, PytorchGELUTanh)
+    with torch.inference_mode():
+        got = model(input_ids=ids).logits
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    x = torch.linspace(-6, 6, 101)
+    torch.testing.assert_close(PytorchGELUTanh()(x), NewGELUActivation()(x))
+
+
+def test_hf_recommender_runs_the_fused_gelu(tmp_path):
+    from transformers.activations import NewGELUActivation, PytorchGELUTanh
+
+    import recaudit as ra
+    from recaudit.models import HFRecommender
+
+    from ._lm_folder import random_gpt2_folder
+
+    world = ra.datasets.synthetic(n_users=10, n_items=30, seed=0)
+    folder = random_gpt2_folder(world, tmp_path / "lm")
+    lm = HFRecommender(folder, world)
+    assert isinstance(lm.model.transformer.h[0].mlp.act, PytorchGELUTanh)
+    assert not any(isinstance(m, NewGELUActivation) for m in lm.model.modules())
