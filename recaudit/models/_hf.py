@@ -411,23 +411,44 @@ class HFRecommender(BaseRecommender):
                normalize: bool | None = None) -> list[np.ndarray]:
         """Summed (or normalised) log p(continuation | prompt) for every (request, item).
 
-        Requests are sorted by prompt length (little padding) and scored in batches.
+        Requests whose prompts tokenize the same (the same user asked about other
+        candidates, in another order, or for other targets: position bias, membership and
+        memorization ask so) share one prompt pass, and a continuation repeated under one
+        prompt is scored once. The distinct prompts are sorted by length (little padding)
+        and scored in batches.
         """
         normalize = self.length_normalize if normalize is None else normalize
-        prompts = [self._encode(self.render(r)) or [self._pad_id] for r in requests]
-        conts = [[self._encode(self.template.continuation(
-            self.template.title(i, r, self.data.titles))) for i in pool]
+        prompts = [tuple(self._encode(self.render(r)) or [self._pad_id]) for r in requests]
+        conts = [[tuple(self._encode(self.template.continuation(
+            self.template.title(i, r, self.data.titles)))) for i in pool]
             for r, pool in zip(requests, pools)]
-        out: list[np.ndarray] = [np.zeros(len(p)) for p in pools]
-        order = sorted(range(len(requests)), key=lambda n: len(prompts[n]))
+        # distinct prompts, each with its distinct continuations
+        slot: dict[tuple[int, ...], int] = {}
+        unique_conts: list[dict[tuple[int, ...], int]] = []
+        for prompt, rows in zip(prompts, conts):
+            at = slot.setdefault(prompt, len(slot))
+            if at == len(unique_conts):
+                unique_conts.append({})
+            seen = unique_conts[at]
+            for c in rows:
+                seen.setdefault(c, len(seen))
+        unique_prompts = list(slot)
+        tokens = [[list(c) for c in seen] for seen in unique_conts]
+        sums: list[np.ndarray] = [np.zeros(0)] * len(unique_prompts)
+        order = sorted(range(len(unique_prompts)), key=lambda n: len(unique_prompts[n]))
         with self._torch.inference_mode():
             batches = self._batches(order, lambda part: self._score_batch(
-                [prompts[n] for n in part], [conts[n] for n in part]))
-            for part, sums in batches:
-                for n, s in zip(part, sums):
-                    if normalize:
-                        s = s / np.maximum(1, [len(c) for c in conts[n]])
-                    out[n] = s
+                [list(unique_prompts[n]) for n in part], [tokens[n] for n in part]))
+            for part, result in batches:
+                for n, values in zip(part, result):
+                    sums[n] = values
+        out: list[np.ndarray] = []
+        for prompt, rows in zip(prompts, conts):
+            at = slot[prompt]
+            s = sums[at][[unique_conts[at][c] for c in rows]] if rows else np.zeros(0)
+            if normalize:
+                s = s / np.maximum(1, [len(c) for c in rows])
+            out.append(np.asarray(s, dtype=float))
         return out
 
     def _score_batch(self, prompts: list[list[int]],

@@ -81,6 +81,33 @@ def test_batched_equals_one_by_one(lm, world):
     assert_rankings_close(big.rank(whole, 5), [lm.rank([r], 5)[0] for r in whole], atol=1e-4)
 
 
+def test_requests_sharing_a_prompt_share_one_prompt_pass(lm, world, monkeypatch):
+    # membership and memorization ask one prompt for several targets (nll), and auditors
+    # re-ask the neutral request: one prompt pass per distinct prompt, each title once
+    reqs = _requests(world, n=2, n_cand=5, seed=2)
+    plain = reqs[0].replace(candidates=None)
+    targets = list(world.item_ids[:4])
+    passes: list[tuple[int, int]] = []
+    real = lm._score_batch
+
+    def spy(prompts, conts):
+        passes.append((len(prompts), sum(len(c) for c in conts)))
+        return real(prompts, conts)
+
+    monkeypatch.setattr(lm, "_score_batch", spy)
+    scores = lm.score([reqs[0], reqs[1], reqs[0]])
+    assert [n for n, _ in passes] == [2] and [c for _, c in passes] == [10]
+    passes.clear()
+    nll = lm.nll([plain] * 4 + [plain], targets + targets[:1])
+    assert [n for n, _ in passes] == [1] and [c for _, c in passes] == [4]
+    monkeypatch.undo()
+    # the same values as each request alone
+    np.testing.assert_allclose(scores[0], lm.score([reqs[0]])[0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(scores[0], scores[2])
+    alone = [lm.nll([plain], [t])[0] for t in targets]
+    np.testing.assert_allclose(nll, alone + alone[:1], rtol=1e-5, atol=1e-4)
+
+
 def test_length_normalisation_divides_by_token_count(lm, folder, world):
     reqs = _requests(world, n=2, n_cand=5, seed=2)
     norm = HFRecommender(folder, world, length_normalize=True)
