@@ -2,7 +2,8 @@
 
     dataset:  {kind: synthetic, n_users: 400, n_items: 200, seed: 0, effects: {popularity: 1}}
               | {kind: movielens_100k | movielens_1m, path: data/ml-100k}
-    model:    {kind: tiny_lm, seed: 0, epochs: 6} | {kind: hf, path: ...} | {kind: embedding}
+    model:    {kind: tiny_lm, seed: 0, epochs: 6, max_examples: 100000} | {kind: hf, path: ...}
+              | {kind: embedding}
               | {kind: most_popular} | {kind: random, seed: 0}
               | {kind: chat, base_url: http://127.0.0.1:8000/v1, model: NAME, template: ...}
     auditors: [popularity_bias, {name: consumer_fairness, params: {...}, thresholds: {...}}]
@@ -169,6 +170,8 @@ def _validate_model(d: Any) -> dict[str, Any]:
         _typed(d["seed"], int, "model.seed")
     if "epochs" in d:
         _typed(d["epochs"], int, "model.epochs", low=1)
+    if d.get("max_examples") is not None:
+        _typed(d["max_examples"], int, "model.max_examples", low=1)
     return d
 
 

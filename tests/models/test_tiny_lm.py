@@ -180,6 +180,40 @@ def test_config_validation(micro_world):
         tiny_mod._examples(micro_world, TinyLMConfig(short_history_share=1.5), 0, None)
 
 
+def test_max_examples_caps_the_steps():
+    cfg = TinyLMConfig()  # batch 32, 12 epochs, at most 100,000 examples
+    assert cfg.steps(99_057) == (3096, 3125) and cfg.caps(99_057)  # MovieLens-100K: 1 pass
+    assert cfg.steps(5_000) == (157, 157 * 12) and not cfg.caps(5_000)  # a synthetic world
+    assert TinyLMConfig(max_examples=None).steps(99_057) == (3096, 3096 * 12)
+    with pytest.raises(ValueError, match="max_examples"):
+        TinyLMConfig(max_examples=0).steps(10)
+
+
+def test_a_cap_that_does_not_bind_keeps_the_folder_key(micro_world):
+    n = tiny_mod._n_examples(micro_world, MICRO)
+    assert n == len(tiny_mod._examples(micro_world, MICRO, 0, None)[0])
+    key = tiny_mod._folder_key
+    loose = dataclasses.replace(MICRO, max_examples=n * MICRO.epochs)
+    assert key(micro_world, loose, 0, None) == key(
+        micro_world, dataclasses.replace(MICRO, max_examples=None), 0, None)
+    tight = dataclasses.replace(MICRO, max_examples=n // 2)
+    assert key(micro_world, tight, 0, None) != key(micro_world, loose, 0, None)
+    prefix = dataclasses.replace(MICRO, context="prefix")
+    assert tiny_mod._n_examples(micro_world, prefix) == len(
+        tiny_mod._examples(micro_world, prefix, 0, None)[0])
+
+
+@pytest.mark.slow
+def test_a_binding_cap_trains_that_many_steps(micro_world, tmp_path):
+    n = tiny_mod._n_examples(micro_world, MICRO)
+    cfg = dataclasses.replace(MICRO, epochs=3, max_examples=n + 40)  # 1 pass + 2 batches
+    lm = train_tiny_lm(micro_world, seed=0, config=cfg, cache_dir=tmp_path, progress=False)
+    meta = json.loads((lm.path / "recaudit_tiny_lm.json").read_text())
+    per_epoch = -(-n // MICRO.batch_size)
+    assert meta["steps"] == -(-(n + 40) // MICRO.batch_size) < 3 * per_epoch
+    assert meta["epochs_run"] == pytest.approx(meta["steps"] / per_epoch, abs=1e-3)
+
+
 def _hr_at_10(model, data):
     users = sorted(data.test_items)
     ranks = model.rank([data.request(u) for u in users], 10)
