@@ -38,6 +38,12 @@ Mode = Literal["score", "generate"]
 
 #: Logit entries (rows x tokens x vocabulary) materialised at once while scoring titles.
 _LOGIT_BUDGET = 48_000_000
+#: Most title tokens packed into one row of one pass. Attention in a pass costs about
+#: rows x length x (prompt + length) although each title token sees only the prompt and its
+#: own title. Whole-catalog ranking with the tiny LM on MovieLens-100K (2,588 title tokens
+#: after the first per request, batches of 16; fastest of 5 interleaved runs): rows of 732
+#: (the logit budget alone) 76.8 ms per request, 128: 49.9, 64: 43.5, 32: 39.0.
+_PACKED_LENGTH = 32
 #: Bytes of expanded key/value cache materialised at once while scoring titles.
 _CACHE_BUDGET = 256 * 2**20
 #: Starting batch size for ``batch_size="auto"`` (backs off on out-of-memory errors). On a
@@ -499,14 +505,15 @@ class HFRecommender(BaseRecommender):
         Title ``c`` of request ``r`` sits at positions ``len(prompt_r) + j`` and attends to
         the (unpadded) prompt and to its own earlier tokens only, so each title is scored as
         if it were alone after the prompt. Titles are spread over passes so that one pass
-        holds at most ``_LOGIT_BUDGET`` logit entries.
+        holds at most ``_LOGIT_BUDGET`` logit entries and ``_PACKED_LENGTH`` tokens per row.
         """
         torch = self._torch
         from transformers import DynamicCache
 
         dev = self.device
         n, width = mask.shape
-        per_pass = max(1, int(_LOGIT_BUDGET * self._chunk_scale) // max(1, n * vocab))
+        per_pass = max(1, min(_PACKED_LENGTH,
+                              int(_LOGIT_BUDGET * self._chunk_scale) // max(1, n * vocab)))
         # passes[p][r]: the (c, tokens) of row r scored in pass p
         passes: list[list[list[tuple[int, list[int]]]]] = []
         for r, rows in enumerate(conts):
