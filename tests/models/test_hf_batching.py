@@ -42,10 +42,14 @@ def lm(folder, world):  # noqa: F811
     return HFRecommender(folder, world, batch_size=64, device="cpu")
 
 
-def test_prompts_of_different_lengths_share_one_pass_and_equal_unpadded(lm, world):  # noqa: F811
+def test_prompts_of_different_lengths_share_one_pass_and_equal_unpadded(lm, world,  # noqa: F811
+                                                                        monkeypatch):
+    from recaudit.models import _hf
+
     reqs = _mixed_requests(world)
     lengths = {len(lm.tokenizer(lm.render(r))["input_ids"]) for r in reqs}
     assert len(lengths) == len(reqs)  # every prompt has its own length
+    monkeypatch.setattr(_hf, "_PACKED_LENGTH", 10**6)  # rows as long as the titles need
     counter = _CountCalls(lm.model)
     try:
         scores = lm.score(reqs)
@@ -56,6 +60,16 @@ def test_prompts_of_different_lengths_share_one_pass_and_equal_unpadded(lm, worl
     for req, s in zip(reqs, scores):
         ref = [_reference_logprob(lm, req, c)[0] for c in req.candidates]
         np.testing.assert_allclose(s, ref, rtol=0, atol=1e-4)
+    # rows capped at a few title tokens: more passes, the same scores
+    monkeypatch.setattr(_hf, "_PACKED_LENGTH", 8)
+    counter = _CountCalls(lm.model)
+    try:
+        capped = lm.score(reqs)
+    finally:
+        counter.handle.remove()
+    assert counter.calls > 2  # the prompt pass, then several packed passes
+    for a, b in zip(capped, scores):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
 
 def test_whole_catalog_and_nll_equal_unpadded(lm, world):  # noqa: F811
