@@ -11,12 +11,14 @@ ratios of the medians, and the largest absolute difference between the two audit
 (which must agree up to float noise); then the catalog encode time (old and new) and the
 time a second process takes to load the stored catalog (new); and, unless ``--no-all``, the
 new code's time with every built-in auditor at its defaults (what ``recaudit.audit`` runs
-when no auditor is named).
+when no auditor is named); with ``--tiny``, the tiny LM trained on the folder and audited by
+every auditor at the demo's settings (``recaudit demo --movielens PATH``), training
+included.
 
 Usage::
 
     python benchmarks/fake_movielens.py /tmp/mlfake          # no real data at hand
-    python benchmarks/bench_movielens.py /tmp/mlfake/ml-100k [--old c9e12d5] [--rounds 2] [--no-all]
+    python benchmarks/bench_movielens.py /tmp/mlfake/ml-100k [--old c9e12d5] [--rounds 2] [--no-all] [--tiny]
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ AUDITORS = [{"name": "popularity_bias", "params": {"n_users": 200}}, "consumer_f
 
 
 # ====================================================================== worker (subprocess)
-def _spec(path: str, auditors):
+def _spec(path: str, auditors, model=None):
     from recaudit.spec import load_spec
 
     return load_spec({"dataset": {"kind": "movielens_100k", "path": path},
-                      "model": {"kind": "embedding"}, "auditors": auditors})
+                      "model": model or {"kind": "embedding"}, "auditors": auditors})
 
 
 def _worker(mode: str, path: str, root: str) -> dict:
@@ -66,11 +68,20 @@ def _worker(mode: str, path: str, root: str) -> dict:
         out["documents"] = len(model._catalog_matrix())
         out["catalog_s"] = time.perf_counter() - t1
         return out
-    spec = _spec(path, AUDITORS if mode == "spec" else [])
+    config = None
+    if mode == "tiny":  # what `recaudit demo --movielens PATH` runs, training included
+        from recaudit.cli import DEMO_CONFIG
+
+        spec = _spec(path, [], {"kind": "tiny_lm", "progress": False})
+        config = {name: dict(value) for name, value in DEMO_CONFIG.items()}
+    else:
+        spec = _spec(path, AUDITORS if mode == "spec" else [])
     data = spec.build_dataset()
+    t_model = time.perf_counter()
     model = spec.build_model(data, progress=False)
+    out["model_build_s"] = time.perf_counter() - t_model
     report = ra.audit(model, data, auditors=spec.auditors or None, seed=spec.seed,
-                      progress=False)
+                      config=config, progress=False)
     out["wall_s"] = time.perf_counter() - t0
     out["load"] = [load0, os.getloadavg()[0]]
     out["results"] = [{"auditor": r.auditor, "status": r.status, "reason": r.reason[:120],
@@ -146,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tol", type=float, default=1e-6, help="largest metric difference "
                     "accepted as float noise")
     ap.add_argument("--no-all", action="store_true", help="skip every-auditor timing")
+    ap.add_argument("--tiny", action="store_true", help="also time the tiny LM, training "
+                    "included, with every auditor at the demo's settings (what `recaudit "
+                    "demo --movielens PATH` runs; about 5.5 min on ML-100K)")
     ap.add_argument("--rounds", type=int, default=1, help="audits per side, in alternating "
                     "order (old-new, new-old, ...); medians are compared")
     ap.add_argument("--worker", nargs=4, metavar=("MODE", "PATH", "ROOT", "OUT"),
@@ -212,6 +226,15 @@ def _compare_commits(path: str, args: argparse.Namespace) -> None:
             why = f"  ({x['reason']})" if x["status"] != "ok" else ""
             print(f"    {x['auditor']:<26} {x['status']:<7} {x['requests']:6d} requests "
                   f"{x['total_s']:7.1f} s{why}")
+    if args.tiny:
+        tiny = _run(ROOT, "tiny", path, _fresh_cache())
+        reqs = sum(x["requests"] for x in tiny["results"])
+        print(f"tiny LM, training included, every auditor at the demo's settings (new code): "
+              f"wall {tiny['wall_s']:.1f} s (training {tiny['model_build_s']:.1f} s), "
+              f"{reqs} requests")
+        for x in tiny["results"]:
+            print(f"    {x['auditor']:<26} {x['status']:<7} {x['requests']:6d} requests "
+                  f"{x['total_s']:7.1f} s")
 
 
 if __name__ == "__main__":
