@@ -428,30 +428,24 @@ class HFRecommender(BaseRecommender):
         conts = [[tuple(self._encode(self.template.continuation(
             self.template.title(i, r, self.data.titles)))) for i in pool]
             for r, pool in zip(requests, pools)]
-        # distinct prompts, each with its distinct continuations
-        slot: dict[tuple[int, ...], int] = {}
-        unique_conts: list[dict[tuple[int, ...], int]] = []
+        # distinct prompts, each with its distinct continuations (dicts keep first-seen order)
+        groups: dict[tuple[int, ...], dict[tuple[int, ...], int]] = {}
         for prompt, rows in zip(prompts, conts):
-            at = slot.setdefault(prompt, len(slot))
-            if at == len(unique_conts):
-                unique_conts.append({})
-            seen = unique_conts[at]
+            seen = groups.setdefault(prompt, {})
             for c in rows:
                 seen.setdefault(c, len(seen))
-        unique_prompts = list(slot)
-        tokens = [[list(c) for c in seen] for seen in unique_conts]
-        sums: list[np.ndarray] = [np.zeros(0)] * len(unique_prompts)
-        order = sorted(range(len(unique_prompts)), key=lambda n: len(unique_prompts[n]))
+        unique = list(groups)
+        sums: dict[tuple[int, ...], np.ndarray] = {}
+        order = sorted(range(len(unique)), key=lambda n: len(unique[n]))
         with self._torch.inference_mode():
             batches = self._batches(order, lambda part: self._score_batch(
-                [list(unique_prompts[n]) for n in part], [tokens[n] for n in part]))
+                [list(unique[n]) for n in part], [[list(c) for c in groups[unique[n]]]
+                                                  for n in part]))
             for part, result in batches:
-                for n, values in zip(part, result):
-                    sums[n] = values
+                sums.update((unique[n], values) for n, values in zip(part, result))
         out: list[np.ndarray] = []
         for prompt, rows in zip(prompts, conts):
-            at = slot[prompt]
-            s = sums[at][[unique_conts[at][c] for c in rows]] if rows else np.zeros(0)
+            s = sums[prompt][[groups[prompt][c] for c in rows]] if rows else np.zeros(0)
             if normalize:
                 s = s / np.maximum(1, [len(c) for c in rows])
             out.append(np.asarray(s, dtype=float))
