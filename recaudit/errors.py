@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class RecauditError(Exception):
     """Base class of every recaudit error."""
@@ -45,3 +48,18 @@ class UnknownNameError(RecauditError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; show the message plainly
         return str(self.args[0]) if self.args else ""
+
+
+def did_you_mean(name: object, options: Iterable[object], *, n: int = 3) -> str:
+    """`` Did you mean 'a', 'b'?`` for the options close to ``name``; ``""`` when none is.
+
+    The one suggestion rule of the package (``difflib``, cutoff 0.5), used by every
+    registry and every spec key check.
+
+    >>> did_you_mean("popularty_bias", ["popularity_bias", "position_bias"])
+    " Did you mean 'popularity_bias', 'position_bias'?"
+    >>> did_you_mean("zzz", ["popularity_bias"])
+    ''
+    """
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=n, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .models._types import Request
+from .contract import Request
 
 _CANDIDATE_MARK = re.compile(r"\bcandidate", re.IGNORECASE)
 _K = re.compile(r"\b(?:top|list of|rank these|recommend)\s+(\d{1,4})\b", re.IGNORECASE)

@@ -247,7 +247,7 @@ class AuditDataset:
                 candidates: Sequence[str] | None = None, max_history: int | None = None,
                 **extra: Any):
         """A :class:`~recaudit.Request` for a user from their train history."""
-        from ..models._types import Request
+        from ..contract import Request
 
         hist = self.train_histories[str(user_id)]
         if max_history is not None:

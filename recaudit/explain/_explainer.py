@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..models._templates import normalize_title
-from ..models._types import DelegatingRecommender, Explanation, Request, stable_hash
+from ..contract import DelegatingRecommender, Explanation, Request, stable_hash
 
 ExplainMode = Literal["leave_one_out", "generate"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models._types import Request
+from ..contract import Request
 
 
 @dataclass(frozen=True)

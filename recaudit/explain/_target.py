@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import CapabilityError
-from ..models._types import Request
+from ..contract import Request
 
 Output = Literal["auto", "nll", "score", "rank"]
 

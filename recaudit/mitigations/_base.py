@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import CapabilityError
-from ..models._types import BaseRecommender, Ranking, Request, stable_hash
+from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 
 class Mitigation:

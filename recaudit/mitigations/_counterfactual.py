@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..models._types import Request
+from ..contract import Request
 from ._base import MitigatedRecommender, Mitigation, inner_pool_scores, log_softmax, model_data
 
 

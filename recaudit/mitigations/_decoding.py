@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import CapabilityError
-from ..models._types import Request
+from ..contract import Request
 from ._base import MitigatedRecommender, Mitigation, inner_pool_scores, log_softmax, model_data
 
 Variant = Literal["no_length_norm", "text_free_assistant", "contextual_calibration",

@@ -6,7 +6,7 @@ Adapters import their heavy back-ends (torch, transformers) only when first used
 from importlib import import_module
 from typing import Any
 
-from ._types import (
+from ..contract import (
     CAPABILITIES,
     BaseRecommender,
     Explanation,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RequestError
-from ._types import BaseRecommender, Ranking, Request, stable_hash
+from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 
 class _PoolRecommender(BaseRecommender):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RequestError
-from ._types import BaseRecommender, Ranking, Request
+from ..contract import BaseRecommender, Ranking, Request
 
 _SIMPLE = (int, float, str, bool, bytes, type(None))
 _IN_PROGRESS: set[int] = set()

@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import RecauditError, RequestError
 from ._chat_parse import FUZZY_THRESHOLD, TitleMatcher, parse_list
 from ._chat_templates import ChatTemplate, chat_template
-from ._types import BaseRecommender, Ranking, Request, stable_hash
+from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 #: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
 #: thumb for English text and BPE tokenizers; no tokenizer of the served model is at hand).

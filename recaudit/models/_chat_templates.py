@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from ._templates import PromptTemplate
-from ._types import Request, stable_hash
+from ..contract import Request, stable_hash
 
 _PROFILE = PromptTemplate()
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import RequestError
 from ._baselines import _PoolRecommender
-from ._types import Request, stable_hash
+from ..contract import Request, stable_hash
 
 
 class ItemKNN(_PoolRecommender):

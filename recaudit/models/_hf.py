@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import RequestError
 from ._templates import PromptTemplate, normalize_title
-from ._types import BaseRecommender, GradientHandle, Ranking, Request, stable_hash
+from ..contract import BaseRecommender, GradientHandle, Ranking, Request, stable_hash
 
 Mode = Literal["score", "generate"]
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
-from ._types import Request, stable_hash
+from ..contract import Request, stable_hash
 
 _FORMAT_VERSION = 1
 

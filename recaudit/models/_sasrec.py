@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RequestError
-from ._types import BaseRecommender, Ranking, Request, stable_hash
+from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 
 @dataclass(frozen=True)

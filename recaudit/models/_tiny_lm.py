@@ -29,7 +29,7 @@ import numpy as np
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, _hash_files, quiet_transformers
 from ._templates import PromptTemplate
-from ._types import Request, stable_hash
+from ..contract import Request, stable_hash
 
 _SPECIAL = "<|endoftext|>"
 #: Pre-tokenizer patterns: the text BPE merges never cross.

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..errors import UnknownNameError
-from ..models._types import Request
+from ..contract import Request
 
 #: A word a text perturbation may touch: alphabetic, at least 3 letters (years and short
 #: words such as "of" are left alone, as in CheckList's typo perturbation).

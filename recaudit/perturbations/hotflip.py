@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..models._types import Request
+from ..contract import Request
 
 #: Pairs of single-token words tried as the placeholder (their positions are found by
 #: tokenizing the prompt with each word of a pair and comparing).

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..auditors import Auditor, get_auditor_class
-from ..models._types import CAPABILITIES
+from ..contract import CAPABILITIES
 from ..results import VERDICTS, AuditResult
 
 #: Run settings used by the checks: small, so every auditor is checked in seconds.

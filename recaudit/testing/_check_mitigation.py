@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..mitigations import CounterfactualPrompting, Identity, MitigatedRecommender, Mitigation, get
-from ..models._types import CAPABILITIES
+from ..contract import CAPABILITIES
 
 
 def check_mitigation(mitigation: Mitigation | str, model: Any = None, data: Any = None, *,

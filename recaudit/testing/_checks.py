@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models._types import CAPABILITIES, Ranking, Request
+from ..contract import CAPABILITIES, Ranking, Request
 from ._rankings import ranking_difference
 
 #: Checks in the order they run; ``score``/``nll``/``prompt`` only when declared.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..models._types import Ranking
+from ..contract import Ranking
 
 #: Default absolute tolerance on scores (cosines, log-probabilities): float32 kernels
 #: differ by about 1e-7 relative, so 1e-5 is far above kernel noise and far below any

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from ...metrics import privacy as pm
-from ...models._types import Request
+from ...contract import Request
 from .._base import AuditContext, Auditor
 from .._registry import register_auditor
 

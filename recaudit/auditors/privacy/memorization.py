@@ -33,7 +33,7 @@ from scipy import stats
 
 from ...metrics import privacy as pm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
-from ...models._types import Request
+from ...contract import Request
 from .._base import AuditContext, Auditor
 from .._registry import register_auditor
 

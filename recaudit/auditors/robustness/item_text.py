@@ -21,7 +21,7 @@ from scipy import stats
 
 from ...metrics.ranking import ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
-from ...models._types import Request
+from ...contract import Request
 from ...perturbations._vocabulary import PROMOTIONAL_WORDS, Vocabulary, title_words
 from ...perturbations.hotflip import hotflip_tokens
 from ...perturbations.synonyms import STOPWORDS

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ...models._types import BaseRecommender, Ranking, Request, stable_hash
+from ...contract import BaseRecommender, Ranking, Request, stable_hash
 
 
 class ScoringModel(BaseRecommender):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ...models._types import DelegatingRecommender, Explanation, Request, stable_hash
+from ...contract import DelegatingRecommender, Explanation, Request, stable_hash
 from ._base import ScoringModel
 
 

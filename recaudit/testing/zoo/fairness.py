@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ...models._types import Request
+from ...contract import Request
 from ._base import ScoringModel
 
 __all__ = ["GenderSensitive", "ProfileBlind", "ProviderNeutral", "ProviderSuppressor"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ...models._types import Request
+from ...contract import Request
 from ._base import ScoringModel
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ...models._types import Request
+from ...contract import Request
 from ._base import ScoringModel
 
 #: Default backdoor word of :class:`BrittleTitleModel`.

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import CapabilityError
+from .errors import CapabilityError
 
 #: Every capability a model may declare. ``rank`` is mandatory.
 CAPABILITIES = frozenset({"rank", "score", "nll", "prompt", "gradients", "train", "explain"})

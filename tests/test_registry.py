@@ -1,0 +1,115 @@
+"""The generic registry and the params mixin every pluggable kind shares."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from recaudit.errors import UnknownNameError, did_you_mean
+from recaudit.params import Params
+from recaudit.registry import Registry, accepted_parameters
+
+
+class Base:
+    name = ""
+
+
+class Red(Base):
+    def __init__(self, shade: int = 1) -> None:
+        self.shade = shade
+
+
+def test_register_get_build_and_names():
+    reg: Registry = Registry("colour", base=Base, set_name=True)
+    reg.register("red", Red)
+    assert reg.get("red") is Red and Red.name == "red"
+    assert reg.build("red", shade=3).shade == 3
+    assert reg.names() == ["red"] and "red" in reg and "blue" not in reg
+
+
+def test_unknown_name_suggests_and_lists():
+    reg: Registry = Registry("colour")
+    reg.register("red", Red)
+    with pytest.raises(UnknownNameError, match=r"unknown colour 'rde'\. Did you mean 'red'\? "
+                                               r"Available: red"):
+        reg.get("rde")
+
+
+def test_bad_parameter_names_the_accepted_ones():
+    reg: Registry = Registry("colour")
+    reg.register("red", Red)
+    with pytest.raises(UnknownNameError, match=r"bad parameter\(s\) for colour 'red'.*"
+                                               r"It accepts: shade"):
+        reg.build("red", hue=2)
+
+
+def test_second_definition_under_a_taken_name_is_refused():
+    reg: Registry = Registry("colour")
+    reg.register("red", Red)
+    reg.register("red", Red)  # the same definition again is fine (a re-imported module)
+
+    class Other(Base):
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("red", Other)
+
+
+def test_base_class_is_enforced():
+    reg: Registry = Registry("colour", base=Base)
+    with pytest.raises(TypeError, match="Base subclass"):
+        reg.register("red", object)
+
+
+def test_lazy_target_is_imported_on_first_use_and_reserved():
+    reg: Registry = Registry("ordered dict")
+    reg.lazy("od", "collections:OrderedDict")
+    assert "od" in reg
+    import collections
+    assert reg.get("od") is collections.OrderedDict
+    reg2: Registry = Registry("ordered dict")
+    reg2.lazy("od", "collections:OrderedDict")
+    with pytest.raises(ValueError, match="reserved for the built-in"):
+        reg2.register("od", Red)
+
+
+def test_entry_point_plugins(monkeypatch):
+    point = SimpleNamespace(name="plugged", load=lambda: Red)
+    monkeypatch.setattr("recaudit.registry.entry_points",
+                        lambda group: [point] if group == "test.group" else [])
+    reg: Registry = Registry("colour", base=Base, entry_point_group="test.group")
+    assert reg.names() == ["plugged"]
+    assert reg.get("plugged") is Red
+    monkeypatch.setattr("recaudit.registry.entry_points",
+                        lambda group: [SimpleNamespace(name="bad", load=lambda: int)])
+    with pytest.raises(TypeError, match="entry point 'bad'"):
+        Registry("colour", base=Base, entry_point_group="g").get("bad")
+
+
+def test_accepted_parameters_of_classes_and_functions():
+    def f(a, b=1, *args, c=2, **kw):
+        return a
+
+    assert accepted_parameters(f) == ["a", "b", "c"]
+    assert accepted_parameters(Red) == ["shade"]
+
+
+def test_did_you_mean():
+    assert did_you_mean("popularty_bias", ["popularity_bias", "memorization"]) == \
+        " Did you mean 'popularity_bias'?"
+    assert did_you_mean("zzz", ["popularity_bias"]) == ""
+
+
+def test_params_mixin_repr_and_get_params():
+    class Cut(Params):
+        def __init__(self, k: int = 10, *, mode: str = "top") -> None:
+            self.k, self.mode = k, mode
+
+    assert Cut(5).get_params() == {"k": 5, "mode": "top"}
+    assert repr(Cut(5, mode="all")) == "Cut(k=5, mode='all')"
+
+    class NoInit(Params):
+        pass
+
+    assert NoInit().get_params() == {} and repr(NoInit()) == "NoInit()"
