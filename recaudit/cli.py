@@ -57,6 +57,42 @@ class _Parser(argparse.ArgumentParser):
         raise _Usage(f"{self.prog}: {message}")
 
 
+def _compare_arguments(p: Any) -> None:
+    """The ``recaudit compare`` options."""
+    p.add_argument("spec", help="spec (YAML) with a 'models' section, e.g. "
+                   "audits/paradigms.yaml")
+    p.add_argument("--out", help="HTML report path (overrides output.html)")
+    p.add_argument("--csv", help="tidy table path (overrides output.csv)")
+    p.add_argument("--json", help="JSON result path (overrides output.json)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _serve_arguments(p: Any) -> None:
+    """The ``recaudit serve`` options."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", metavar="PATH", help="a transformers model folder to serve "
+                     "(HFRecommender)")
+    src.add_argument("--tiny", action="store_true", help="train (or load from cache) the "
+                     "embedded tiny LM and serve it (the default)")
+    src.add_argument("--baseline", choices=("most_popular", "random"), help="serve a "
+                     "non-LM baseline (instant start)")
+    p.add_argument("--host", default="127.0.0.1", help="interface (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000, help="port (0: a free one; default "
+                   "8000)")
+    p.add_argument("--n-users", type=int, default=None, help="synthetic world size "
+                   "(default: the embedded default)")
+    p.add_argument("--n-items", type=int, default=None)
+    p.add_argument("--data-seed", type=int, default=0, help="synthetic world seed")
+    p.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered "
+                   "HTTP 500/429 (client testing)")
+    p.add_argument("--garbage-rate", type=float, default=0.0, help="share answered with a "
+                   "body that is not a chat completion")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tiny LM and of the "
+                   "failure draws")
+    p.add_argument("--name", default="recaudit", help="model id listed by /v1/models")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="recaudit", description="Audit LLM-based recommenders for bias, "
                 "fairness, privacy, robustness and explanation faithfulness.")
@@ -98,9 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--csv", help="tidy table path (overrides output.csv)")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    from .compare import add_arguments as compare_arguments
-
-    compare_arguments(sub.add_parser("compare", help="audit several models (paradigms) with "
+    _compare_arguments(sub.add_parser("compare", help="audit several models (paradigms) with "
                                      "the same auditors and seeds; a spec's 'models' section"))
 
     r = sub.add_parser("report", help="render a JSON result to HTML")
@@ -118,9 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the auditors with their family and requirements")
 
-    from .serve import add_arguments as serve_arguments
-
-    serve_arguments(sub.add_parser("serve", help="serve a model over an OpenAI-compatible "
+    _serve_arguments(sub.add_parser("serve", help="serve a model over an OpenAI-compatible "
                                    "chat API (/v1/chat/completions) on loopback"))
     return p
 
@@ -316,8 +348,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .report._diff import run_diff_command
-
     return run_diff_command(args.a, args.b, out=args.out, json_path=args.json,
                             fail_on=args.fail_on)
 
@@ -340,17 +370,114 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import cmd_compare as run
-
     if args.no_progress:
         _quiet_transformers()
-    return run(args)
+    return _run_compare(args)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    """``recaudit compare``: 0 every verdict of every model passed, 1 some failed or errored
+    (2, a usage error, is raised as a SpecError and handled by the CLI)."""
+    import pandas as pd
+
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    stem = f"reports/{Path(args.spec).stem}"
+    html = args.out or spec.output.get("html") or f"{stem}.html"
+    csv = args.csv or spec.output.get("csv") or str(Path(html).with_suffix(".csv"))
+    json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
+    result = spec.run_compare(progress=False if args.no_progress else None, html=html,
+                              csv=csv, json_path=json_path)
+    with pd.option_context("display.width", 200, "display.max_rows", 300,
+                           "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        print(result.summary_table().to_string())
+    n_sig = int(result.pairwise()["significant"].sum())
+    print(f"\n{n_sig} significant pairwise difference(s) (Holm, alpha={result.alpha}); "
+          f"{'PASSED' if result.passed else 'FAILED'}: "
+          f"{int((result.table['verdict'] == 'fail').sum())} failed verdict(s)")
+    print(f"wrote {html}, {csv} and {json_path}")
+    return 0 if result.passed else 1
+
+
+def run_diff_command(path_a: str | Path, path_b: str | Path, *, out: str | Path | None = None,
+                     json_path: str | None = None, fail_on: str = "never",
+                     stdout: Any = None) -> int:
+    """``recaudit diff A.json B.json``: print a summary, write HTML/JSON, return the exit code.
+
+    ``json_path="-"`` prints the JSON to stdout instead of the text summary. The exit code is
+    1 when ``fail_on == "regression"`` and B has a regression, else 0.
+    """
+    from .report import AuditReport
+
+    stdout = stdout or sys.stdout
+    d = AuditReport.from_json(Path(path_a)).diff(AuditReport.from_json(Path(path_b)))
+    if out is not None:
+        d.to_html(out)
+    if json_path == "-":
+        print(d.to_json(), file=stdout)
+    else:
+        if json_path is not None:
+            d.to_json(json_path)
+        _print_diff(d, stdout)
+        written = [str(p) for p in (out, json_path) if p is not None]
+        if written:
+            print(f"\nwrote {' and '.join(written)}", file=stdout)
+    return 1 if fail_on == "regression" and d.has_regressions else 0
+
+
+def _print_diff(d: Any, stdout: Any) -> None:
+    parts = ", ".join(f"{n} {k}" for k, n in d.counts().items() if n)
+    print(f"A: {d.a['title']} ({'passed' if d.a['passed'] else 'failed'})", file=stdout)
+    print(f"B: {d.b['title']} ({'passed' if d.b['passed'] else 'failed'})", file=stdout)
+    print(f"{len(d.regressions)} regression(s); {parts or 'no checks'}", file=stdout)
+    for w in d.warnings:
+        print(f"warning: {w}", file=stdout)
+    for c in d.changes:
+        if c.change not in ("regression", "improvement"):
+            continue
+        values = "" if c.metric is None else f" {_fmt(c.value_a)} -> {_fmt(c.value_b)}"
+        print(f"  {c.change.upper():<11} {c.key}{values}: {'; '.join(c.reasons)}",
+              file=stdout)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import cmd_serve as serve
+    """Build data and model, then serve until interrupted."""
+    import recaudit as ra
 
-    return serve(args)
+    from .serve import ChatServer
+
+    kw = {k: v for k, v in (("n_users", args.n_users), ("n_items", args.n_items))
+          if v is not None}
+    data = ra.datasets.synthetic(seed=args.data_seed, **kw)
+    if args.baseline == "most_popular":
+        model = ra.models.MostPopular(data)
+    elif args.baseline == "random":
+        model = ra.models.RandomRecommender(data, seed=args.seed)
+    elif args.model:
+        model = ra.models.HFRecommender(args.model, data)
+    else:
+        model = ra.models.train_tiny_lm(data, seed=args.seed, progress=False)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"recaudit serve: warning: listening on {args.host}, not only loopback",
+              file=sys.stderr)
+    server = ChatServer(model, data, host=args.host, port=args.port, fail_rate=args.fail_rate,
+                        garbage_rate=args.garbage_rate, delay=args.delay, seed=args.seed,
+                        model_name=args.name)
+    print(f"serving {type(model).__name__} as {args.name!r} on {server.base_url} "
+          f"(synthetic world seed {args.data_seed}: {data.summary().get('n_items', '?')} "
+          "items); Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
 
 
 COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "ablate": cmd_ablate, "report": cmd_report,

@@ -530,36 +530,3 @@ def run_spec(spec: Any, *, progress: bool | None = None, html: str | Path | None
     if json_path:
         result.to_json(json_path)
     return result
-
-
-def add_arguments(p: Any) -> None:
-    """The ``recaudit compare`` options."""
-    p.add_argument("spec", help="spec (YAML) with a 'models' section, e.g. "
-                   "audits/paradigms.yaml")
-    p.add_argument("--out", help="HTML report path (overrides output.html)")
-    p.add_argument("--csv", help="tidy table path (overrides output.csv)")
-    p.add_argument("--json", help="JSON result path (overrides output.json)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def cmd_compare(args: Any) -> int:
-    """``recaudit compare``: 0 every verdict of every model passed, 1 some failed or errored
-    (2, a usage error, is raised as a SpecError and handled by the CLI)."""
-    from .spec import load_spec
-
-    spec = load_spec(args.spec)
-    stem = f"reports/{Path(args.spec).stem}"
-    html = args.out or spec.output.get("html") or f"{stem}.html"
-    csv = args.csv or spec.output.get("csv") or str(Path(html).with_suffix(".csv"))
-    json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
-    result = spec.run_compare(progress=False if args.no_progress else None, html=html,
-                              csv=csv, json_path=json_path)
-    with pd.option_context("display.width", 200, "display.max_rows", 300,
-                           "display.max_columns", 30, "display.float_format", "{:.4g}".format):
-        print(result.summary_table().to_string())
-    n_sig = int(result.pairwise()["significant"].sum())
-    print(f"\n{n_sig} significant pairwise difference(s) (Holm, alpha={result.alpha}); "
-          f"{'PASSED' if result.passed else 'FAILED'}: "
-          f"{int((result.table['verdict'] == 'fail').sum())} failed verdict(s)")
-    print(f"wrote {html}, {csv} and {json_path}")
-    return 0 if result.passed else 1

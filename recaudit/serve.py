@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 import threading
 import time
 import uuid
@@ -308,63 +307,3 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, payload)
 
     return Handler
-
-
-# ---------------------------------------------------------------------- CLI
-def add_arguments(p: Any) -> None:
-    """The ``recaudit serve`` options (called by :mod:`recaudit.cli`)."""
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", metavar="PATH", help="a transformers model folder to serve "
-                     "(HFRecommender)")
-    src.add_argument("--tiny", action="store_true", help="train (or load from cache) the "
-                     "embedded tiny LM and serve it (the default)")
-    src.add_argument("--baseline", choices=("most_popular", "random"), help="serve a "
-                     "non-LM baseline (instant start)")
-    p.add_argument("--host", default="127.0.0.1", help="interface (default: loopback only)")
-    p.add_argument("--port", type=int, default=8000, help="port (0: a free one; default "
-                   "8000)")
-    p.add_argument("--n-users", type=int, default=None, help="synthetic world size "
-                   "(default: the embedded default)")
-    p.add_argument("--n-items", type=int, default=None)
-    p.add_argument("--data-seed", type=int, default=0, help="synthetic world seed")
-    p.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered "
-                   "HTTP 500/429 (client testing)")
-    p.add_argument("--garbage-rate", type=float, default=0.0, help="share answered with a "
-                   "body that is not a chat completion")
-    p.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
-    p.add_argument("--seed", type=int, default=0, help="seed of the tiny LM and of the "
-                   "failure draws")
-    p.add_argument("--name", default="recaudit", help="model id listed by /v1/models")
-
-
-def cmd_serve(args: Any) -> int:
-    """Build data and model, then serve until interrupted."""
-    import recaudit as ra
-
-    kw = {k: v for k, v in (("n_users", args.n_users), ("n_items", args.n_items))
-          if v is not None}
-    data = ra.datasets.synthetic(seed=args.data_seed, **kw)
-    if args.baseline == "most_popular":
-        model = ra.models.MostPopular(data)
-    elif args.baseline == "random":
-        model = ra.models.RandomRecommender(data, seed=args.seed)
-    elif args.model:
-        model = ra.models.HFRecommender(args.model, data)
-    else:
-        model = ra.models.train_tiny_lm(data, seed=args.seed, progress=False)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"recaudit serve: warning: listening on {args.host}, not only loopback",
-              file=sys.stderr)
-    server = ChatServer(model, data, host=args.host, port=args.port, fail_rate=args.fail_rate,
-                        garbage_rate=args.garbage_rate, delay=args.delay, seed=args.seed,
-                        model_name=args.name)
-    print(f"serving {type(model).__name__} as {args.name!r} on {server.base_url} "
-          f"(synthetic world seed {args.data_seed}: {data.summary().get('n_items', '?')} "
-          "items); Ctrl-C stops", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.httpd.server_close()
-    return 0

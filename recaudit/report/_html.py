@@ -225,8 +225,7 @@ def render_html(report: Any) -> str:
 
 def render_diff_html(diff: Any) -> str:
     """The HTML text of a :class:`~recaudit.report.ReportDiff`."""
-    from ._diff import CHANGES
-
-    rank = {c: n for n, c in enumerate(CHANGES)}
+    counts = diff.counts()  # every change kind, in the diff's order (regressions first)
+    rank = {c: n for n, c in enumerate(counts)}
     template = _environment().get_template("diff.html")
-    return template.render(diff=diff, counts=diff.counts(), rank=rank, **_page_parts())
+    return template.render(diff=diff, counts=counts, rank=rank, **_page_parts())
