@@ -48,6 +48,23 @@ def _spec(path: str, auditors, model=None):
                       "model": model or {"kind": "embedding"}, "auditors": auditors})
 
 
+def _build_dataset(spec):
+    """The spec's dataset, through recaudit.runner (or, on an --old commit, the spec)."""
+    try:
+        from recaudit import runner
+    except ImportError:  # before the runner module: AuditSpec built itself
+        return spec.build_dataset()
+    return runner.build_dataset(spec)
+
+
+def _build_model(spec, data):
+    try:
+        from recaudit import runner
+    except ImportError:
+        return spec.build_model(data, progress=False)
+    return runner.build_model(spec, data, progress=False)
+
+
 def _worker(mode: str, path: str, root: str) -> dict:
     import recaudit as ra
 
@@ -59,7 +76,7 @@ def _worker(mode: str, path: str, root: str) -> dict:
     t0 = time.perf_counter()
     if mode == "catalog":  # one catalog build (encode, or load when the store has it)
         spec = _spec(path, AUDITORS)
-        model = spec.build_model(spec.build_dataset(), progress=False)
+        model = _build_model(spec, _build_dataset(spec))
         from recaudit.models._minilm import load_minilm
 
         load_minilm()  # the weights, timed apart from the catalog
@@ -76,9 +93,9 @@ def _worker(mode: str, path: str, root: str) -> dict:
         config = {name: dict(value) for name, value in DEMO_CONFIG.items()}
     else:
         spec = _spec(path, AUDITORS if mode == "spec" else [])
-    data = spec.build_dataset()
+    data = _build_dataset(spec)
     t_model = time.perf_counter()
-    model = spec.build_model(data, progress=False)
+    model = _build_model(spec, data)
     out["model_build_s"] = time.perf_counter() - t_model
     report = ra.audit(model, data, auditors=spec.auditors or None, seed=spec.seed,
                       config=config, progress=False)

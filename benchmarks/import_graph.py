@@ -14,19 +14,21 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "recaudit"
 
-#: Lower number = lower layer. A module may import its own layer and the ones below.
+#: Lower number = lower layer. A module may import its own layer and the ones below; the
+#: longest matching prefix decides (``recaudit.report.figures`` is a leaf plotting helper
+#: that auditors use, below the report package that renders whole reports).
 LAYERS = {
     "recaudit.errors": 0,
-    "recaudit.types": 0,
+    "recaudit.contract": 0,
     "recaudit.registry": 0,
     "recaudit.params": 0,
     "recaudit.metrics": 1,
     "recaudit.results": 1,
+    "recaudit.report.figures": 1,
     "recaudit.data": 2,
     "recaudit.datasets": 2,
     "recaudit.models": 3,
@@ -35,18 +37,17 @@ LAYERS = {
     "recaudit.explain": 4,
     "recaudit.auditors": 5,
     "recaudit.mitigations": 5,
-    "recaudit.audit": 6,
-    "recaudit.testing": 6,
-    "recaudit.report": 7,
+    "recaudit.report": 6,
+    "recaudit.audit": 7,
+    "recaudit.testing": 7,
     "recaudit.study": 8,
     "recaudit.ablation": 8,
     "recaudit.compare": 8,
-    "recaudit.kinds": 3,
-    "recaudit.spec": 8,
-    "recaudit.run_spec": 9,
-    "recaudit.serve": 9,
-    "recaudit.cli": 10,
-    "recaudit": 11,
+    "recaudit.spec": 9,
+    "recaudit.runner": 10,
+    "recaudit.serve": 10,
+    "recaudit.cli": 11,
+    "recaudit": 12,
 }
 
 
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     for component in circles:
         print(f"  {len(component)}: " + ", ".join(component))
     print(f"{len(upward)} upward imports:")
+    sys.stdout.flush()
     for source, target in upward:
         print(f"  {source} (layer {layer(source)}) -> {target} (layer {layer(target)})")
     return 0

@@ -57,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--spec", default=str(ROOT / "audits" / "paradigms.yaml"))
     args = p.parse_args(argv)
+    from recaudit import runner
     from recaudit.spec import load_spec
 
     started = time.perf_counter()
-    result = load_spec(args.spec).run_compare(progress=False)
+    result = runner.run_compare(load_spec(args.spec), progress=False)
     wall = time.perf_counter() - started
     print(markdown(result))
     pw = result.pairwise()

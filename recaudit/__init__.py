@@ -38,6 +38,7 @@ _LAZY = {
     "testing": None,
     "engine": None,
     "report": None,
+    "runner": None,
 }
 
 __all__ = [

@@ -246,6 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import recaudit as ra
     from recaudit.auditors import BUILTIN_AUDITORS as BUILTIN
 
+    from . import runner
     from .spec import load_spec
 
     progress = not args.no_progress
@@ -264,7 +265,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         s = data.summary()
         print(f"{data_name} from {args.movielens}: {s['n_users']} users, {s['n_items']} "
               f"items, {s['n_train']} train / {s['n_test']} test interactions")
-    model = load_spec({"model": model_entry}).build_model(data, progress=progress)
+    model = runner.build_model(load_spec({"model": model_entry}), data, progress=progress)
     if args.quick:
         run = quick_config()
     else:
@@ -291,15 +292,17 @@ def _demo_dataset(args: argparse.Namespace) -> tuple[Any, str]:
         if args.quick:
             return ra.datasets.synthetic(n_users=80, n_items=50, seed=0), "the synthetic world"
         return ra.datasets.synthetic(seed=0), "the synthetic world"
+    from . import runner
     from .data._movielens import LAYOUTS, movielens_layout
     from .spec import load_spec
 
     kind = movielens_layout(args.movielens)
     spec = load_spec({"dataset": {"kind": kind, "path": str(args.movielens)}})
-    return spec.build_dataset(), LAYOUTS[kind][2]
+    return runner.build_dataset(spec), LAYOUTS[kind][2]
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from . import runner
     from .spec import load_spec
 
     spec = load_spec(args.spec)
@@ -307,7 +310,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         _quiet_transformers()
     html = args.out or spec.output.get("html") or f"reports/{Path(args.spec).stem}.html"
     json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
-    report = spec.run_audit(progress=False if args.no_progress else None, html=html,
+    report = runner.run_audit(spec, progress=False if args.no_progress else None, html=html,
                             json_path=json_path)
     _print_summary(report)
     print(f"\nwrote {html} and {json_path}")
@@ -315,6 +318,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
+    from . import runner
     from .spec import load_spec
 
     spec = load_spec(args.spec)
@@ -327,7 +331,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     stem = f"reports/{Path(args.spec).stem}"
     html = args.out or spec.output.get("html") or f"{stem}.html"
     csv = args.csv or spec.output.get("csv") or str(Path(html).with_suffix(".csv"))
-    result = spec.run_ablation(progress=False if args.no_progress else None, html=html,
+    result = runner.run_ablation(spec, progress=False if args.no_progress else None, html=html,
                                csv=csv)
     import pandas as pd
 
@@ -380,6 +384,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     (2, a usage error, is raised as a SpecError and handled by the CLI)."""
     import pandas as pd
 
+    from . import runner
     from .spec import load_spec
 
     spec = load_spec(args.spec)
@@ -387,7 +392,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     html = args.out or spec.output.get("html") or f"{stem}.html"
     csv = args.csv or spec.output.get("csv") or str(Path(html).with_suffix(".csv"))
     json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
-    result = spec.run_compare(progress=False if args.no_progress else None, html=html,
+    result = runner.run_compare(spec, progress=False if args.no_progress else None, html=html,
                               csv=csv, json_path=json_path)
     with pd.option_context("display.width", 200, "display.max_rows", 300,
                            "display.max_columns", 30, "display.float_format", "{:.4g}".format):

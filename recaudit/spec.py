@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DatasetError, SpecError
+from .errors import SpecError
 
 TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "ablation",
             "executor", "models", "compare")
 COMPARE_KEYS = ("seeds", "utility_k", "utility_users", "pretrain_share", "refit", "alpha")
-#: Extra kinds a ``models:`` entry of a compare spec may have (recaudit.models._paradigms).
-PARADIGM_ONLY_KINDS = ("item_knn", "sasrec", "prompt_tuning", "pretrain_fine_tune")
 RUN_KEYS = ("n_bootstrap", "n_permutations", "alpha", "cache", "batch_size", "progress")
 OUTPUT_KEYS = ("html", "json", "csv")
 ABLATION_KEYS = ("mitigations", "seeds", "utility_k", "utility_users")
@@ -43,9 +40,6 @@ SYNTHETIC_KEYS = ("kind", "n_users", "n_items", "seed", "effects", "min_interact
                   "max_interactions", "taste", "name")
 MOVIELENS_KEYS = ("kind", "path", "download", "provider", "min_rating")
 DATASET_KINDS = ("synthetic", "movielens_100k", "movielens_1m")
-MODEL_KINDS = ("tiny_lm", "hf", "embedding", "most_popular", "random", "chat")
-_HF_FALLBACK = ("length_normalize", "batch_size", "device", "mode", "exclude_history",
-                "num_beams")
 
 
 # ------------------------------------------------------------------ validation helpers
@@ -84,44 +78,6 @@ def _typed(value: Any, kind: type | tuple, path: str, *, low: float | None = Non
     return value
 
 
-def _init_keywords(fn: Any, skip: tuple[str, ...]) -> list[str]:
-    params = inspect.signature(fn).parameters.values()
-    return [p.name for p in params if p.name not in ("self", *skip)
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-
-def _model_keys(kind: str) -> list[str]:
-    """Allowed keys of a model entry, read from the adapters' own signatures."""
-    from . import models
-
-    if kind == "hf":
-        try:
-            opts = _init_keywords(models.HFRecommender.__init__,
-                                  ("path_or_model", "data", "template", "recipe"))
-        except Exception:
-            opts = list(_HF_FALLBACK)
-        return ["kind", "path", *opts]
-    if kind == "tiny_lm":
-        try:
-            cfg = [f.name for f in dataclasses.fields(models.TinyLMConfig) if f.name != "template"]
-            hf = _init_keywords(models.HFRecommender.__init__,
-                                ("path_or_model", "data", "template", "recipe"))
-        except Exception:
-            cfg, hf = ["epochs"], list(_HF_FALLBACK)
-        return list(dict.fromkeys(["kind", "seed", "cache_dir", "progress", *cfg, *hf]))
-    if kind == "embedding":
-        try:
-            return ["kind", *_init_keywords(models.EmbeddingRecommender.__init__, ("data",))]
-        except Exception:
-            return ["kind"]
-    if kind == "most_popular":
-        return ["kind", "exclude_history"]
-    if kind == "chat":
-        return ["kind", "base_url", "model", *_init_keywords(
-            models.ChatRecommender.__init__, ("base_url", "model", "data", "client"))]
-    return ["kind", "seed", "exclude_history"]
-
-
 def _validate_dataset(d: Any) -> dict[str, Any]:
     d = _check_keys(d, ["kind", *SYNTHETIC_KEYS, *MOVIELENS_KEYS], "dataset")
     kind = d.get("kind", "synthetic")
@@ -151,65 +107,54 @@ def _validate_dataset(d: Any) -> dict[str, Any]:
     return d
 
 
-def _validate_model(d: Any) -> dict[str, Any]:
-    if not isinstance(d, Mapping):
-        raise SpecError(f"model: expected a mapping with a 'kind', got {d!r}")
-    kind = d.get("kind", "tiny_lm")
-    if kind not in MODEL_KINDS:
-        raise SpecError(f"model.kind: unknown kind {kind!r}.{_suggest(kind, MODEL_KINDS)} "
-                        f"Allowed: {', '.join(MODEL_KINDS)}")
-    d = _check_keys(d, _model_keys(kind), "model")
-    d["kind"] = kind
-    if kind == "hf" and "path" not in d:
-        raise SpecError("model.path: required for kind 'hf' (a transformers model folder)")
-    for key in ("base_url", "model"):
-        if kind == "chat" and not isinstance(d.get(key), str):
-            raise SpecError(f"model.{key}: required for kind 'chat' (a string, e.g. "
-                            f"{'http://127.0.0.1:8000/v1' if key == 'base_url' else 'recaudit'})")
+def _model_kinds(*, audit_spec: bool) -> list[str]:
+    from .models._kinds import MODEL_KINDS, model_kind
+
+    return [k for k in MODEL_KINDS.names()
+            if not audit_spec or model_kind(k).in_audit_spec]
+
+
+def _validate_model(d: Any, path: str = "model", *, audit_spec: bool = True,
+                    default_kind: str | None = "tiny_lm") -> dict[str, Any]:
+    """One model entry (``model:`` of an audit spec, or an arm of ``models:``), checked
+    against its kind in :data:`recaudit.models.MODEL_KINDS`."""
+    from .models._kinds import model_kind
+
+    if not isinstance(d, Mapping) or (default_kind is None and "kind" not in d):
+        raise SpecError(f"{path}: expected a mapping with a 'kind', got {d!r}")
+    name = d.get("kind", default_kind)
+    kinds = _model_kinds(audit_spec=audit_spec)
+    if name not in kinds:
+        raise SpecError(f"{path}.kind: unknown kind {name!r}.{_suggest(name, kinds)} "
+                        f"Allowed: {', '.join(kinds)}")
+    kind = model_kind(name)
+    d = _check_keys(d, kind.keys(), path)
+    d["kind"] = name
+    for key, what in kind.required.items():
+        if not isinstance(d.get(key), str):
+            raise SpecError(f"{path}.{key}: required for kind {name!r} ({what})")
+    for key, allowed in kind.nested.items():
+        if key in d:
+            d[key] = _check_keys(d[key] or {}, allowed(), f"{path}.{key}")
     if "seed" in d:
-        _typed(d["seed"], int, "model.seed")
+        _typed(d["seed"], int, f"{path}.seed")
     if "epochs" in d:
-        _typed(d["epochs"], int, "model.epochs", low=1)
+        _typed(d["epochs"], int, f"{path}.epochs", low=1)
     if d.get("max_examples") is not None:
-        _typed(d["max_examples"], int, "model.max_examples", low=1)
+        _typed(d["max_examples"], int, f"{path}.max_examples", low=1)
     return d
 
 
 def _validate_models(d: Any) -> dict[str, dict[str, Any]] | None:
-    """``models:`` of a compare spec: label -> model entry (any model kind or a paradigm)."""
-    from .models._paradigms import paradigm_keys
-
+    """``models:`` of a compare spec: label -> model entry (any model kind)."""
     if d is None:
         return None
     if not isinstance(d, Mapping) or not d:
         raise SpecError("models: expected a mapping of label to a model entry ({kind: ...}), "
                         f"got {d!r}")
-    kinds = (*MODEL_KINDS, *PARADIGM_ONLY_KINDS)
-    out = {}
-    for label, entry in d.items():
-        path = f"models.{label}"
-        if not isinstance(entry, Mapping) or "kind" not in entry:
-            raise SpecError(f"{path}: expected a mapping with a 'kind', got {entry!r}")
-        kind = entry["kind"]
-        if kind not in kinds:
-            raise SpecError(f"{path}.kind: unknown kind {kind!r}.{_suggest(kind, kinds)} "
-                            f"Allowed: {', '.join(kinds)}")
-        if kind in PARADIGM_ONLY_KINDS:
-            e = _check_keys(entry, paradigm_keys(kind), path)
-            if "lm" in e:  # the pre-trained (prompt tuning: frozen) LM's TinyLMConfig
-                from .models import TinyLMConfig
-
-                e["lm"] = _check_keys(e["lm"] or {}, [f.name for f in dataclasses.fields(
-                    TinyLMConfig) if f.name != "template"], f"{path}.lm")
-        else:
-            try:
-                e = _validate_model(entry)
-            except SpecError as exc:
-                raise SpecError(str(exc).replace("model", path, 1)) from None
-        if "seed" in e:
-            _typed(e["seed"], int, f"{path}.seed")
-        out[str(label)] = e
-    return out
+    return {str(label): _validate_model(entry, f"models.{label}", audit_spec=False,
+                                        default_kind=None)
+            for label, entry in d.items()}
 
 
 def _validate_compare(d: Any, models: Any) -> dict[str, Any] | None:
@@ -229,9 +174,9 @@ def _validate_compare(d: Any, models: Any) -> dict[str, Any] | None:
         _typed(d["refit"], bool, "compare.refit")
     if "alpha" in d:
         d["alpha"] = _typed(d["alpha"], float, "compare.alpha", low=0.0, high=1.0)
-    from .models._paradigms import NEEDS_PRETRAIN
+    from .models._kinds import model_kind
 
-    needs = any(e["kind"] in NEEDS_PRETRAIN for e in models.values())
+    needs = any(model_kind(e["kind"]).needs_pretrain for e in models.values())
     share = d.get("pretrain_share", 0.5 if needs else None)
     if share is not None:
         share = _typed(share, float, "compare.pretrain_share", low=0.0, high=1.0)
@@ -299,7 +244,9 @@ def _validate_mitigation(entry: Any, path: str) -> Any:
     if name not in names:
         raise SpecError(f"{path}.name: unknown mitigation {name!r}.{_suggest(name, names)} "
                         f"Available: {', '.join(names)}")
-    allowed = _init_keywords(mitigations.MITIGATIONS[name].__init__, ())
+    from .registry import accepted_parameters
+
+    allowed = accepted_parameters(mitigations.MITIGATIONS[name])
     _check_keys(entry, ["name", *allowed], path)
     return dict(entry)
 
@@ -347,7 +294,8 @@ class _Anything(list):
 # ------------------------------------------------------------------ the spec
 @dataclass
 class AuditSpec:
-    """A validated audit spec. Build it with :func:`load_spec`."""
+    """A validated audit spec. Build it with :func:`load_spec`; run it with
+    :mod:`recaudit.runner` (``run_audit``, ``run_ablation``, ``run_compare``)."""
 
     dataset: dict[str, Any] = field(default_factory=lambda: {"kind": "synthetic"})
     model: dict[str, Any] = field(default_factory=lambda: {"kind": "tiny_lm"})
@@ -362,114 +310,17 @@ class AuditSpec:
     models: dict[str, dict[str, Any]] | None = None
     compare: dict[str, Any] | None = None
 
-    # -------------------------------------------------------------- building
-    def _resolve_data_path(self, p: str) -> Path:
+    def resolve_path(self, p: str) -> Path:
+        """A data path of the spec: relative ones are relative to the spec file."""
         path = Path(p).expanduser()
         if not path.is_absolute() and self.source is not None:
             path = self.source.parent / path
         return path
 
-    def build_dataset(self) -> Any:
-        """The :class:`~recaudit.datasets.AuditDataset` the spec names."""
-        from . import datasets
-
-        d = {k: v for k, v in self.dataset.items() if k != "kind"}
-        kind = self.dataset.get("kind", "synthetic")
-        try:
-            if kind == "synthetic":
-                eff = d.pop("effects", None)
-                effects = datasets.Effects(**eff) if eff is not None else None
-                return datasets.synthetic(effects=effects, **d)
-            d["path"] = self._resolve_data_path(d["path"])
-            return getattr(datasets, kind)(**d)
-        except DatasetError:
-            raise
-        except (ValueError, TypeError, FileNotFoundError) as exc:
-            raise SpecError(f"dataset ({kind}): {exc}") from exc
-
-    def build_model(self, data: Any, *, progress: bool = True) -> Any:
-        """The model under test, trained or loaded on ``data``."""
-        from . import models
-
-        d = {k: v for k, v in self.model.items() if k != "kind"}
-        kind = self.model.get("kind", "tiny_lm")
-        if kind == "tiny_lm":
-            cfg_names = {f.name for f in dataclasses.fields(models.TinyLMConfig)}
-            cfg = {k: d.pop(k) for k in list(d) if k in cfg_names}
-            seed = d.pop("seed", self.seed)
-            d.setdefault("progress", progress)
-            return models.train_tiny_lm(data, seed=seed, config=models.TinyLMConfig(**cfg),
-                                        **d)
-        if kind == "hf":
-            path = d.pop("path")
-            local = self._resolve_data_path(path)
-            return models.HFRecommender(str(local) if local.exists() else path, data, **d)
-        if kind == "embedding":
-            return models.EmbeddingRecommender(data, **d)
-        if kind == "most_popular":
-            return models.MostPopular(data, **d)
-        if kind == "chat":  # fail now, in one line, when the endpoint cannot be reached
-            try:
-                chat = models.ChatRecommender(d.pop("base_url"), d.pop("model"), data, **d)
-            except (ValueError, TypeError) as exc:
-                raise SpecError(f"model (chat): {exc}") from exc
-            chat.check()
-            return chat
-        return models.RandomRecommender(data, **d)
-
     def audit_config(self) -> dict[str, Any]:
         """The ``config`` for :func:`recaudit.audit`."""
         return {k: self.run[k] for k in ("n_bootstrap", "n_permutations", "alpha",
                                          "batch_size") if k in self.run}
-
-    def run_audit(self, *, progress: bool | None = None, html: str | Path | None = None,
-                  json_path: str | Path | None = None) -> Any:
-        """Build data and model, audit, write the outputs; returns the AuditReport."""
-        from .audit import audit
-
-        progress = self.run.get("progress", True) if progress is None else progress
-        data = self.build_dataset()
-        model = self.build_model(data, progress=progress)
-        html = html or self.output.get("html")
-        json_path = json_path or self.output.get("json") or (
-            Path(html).with_suffix(".json") if html else None)
-        if callable(getattr(model, "estimate_audit", None)):  # a paid API: say what it costs
-            model.estimate_audit(data, self.auditors or None, self.audit_config(),
-                                 seed=self.seed, cache=self.run.get("cache", True))
-        report = audit(model, data, auditors=self.auditors or None,
-                       config=self.audit_config(), seed=self.seed,
-                       cache=self.run.get("cache", True), progress=progress,
-                       out_json=json_path, title=self.title, executor=self.executor)
-        report.metadata["spec"] = self.to_dict()
-        if json_path:
-            report.to_json(json_path)
-        if html:
-            report.to_html(html)
-        return report
-
-    def run_ablation(self, *, progress: bool | None = None, html: str | Path | None = None,
-                     csv: str | Path | None = None) -> Any:
-        """Run the spec's ``ablation`` (mitigation arms x seeds x auditors)."""
-        from .ablation import ablate
-
-        if not self.ablation:
-            raise SpecError("ablation: this spec has no 'ablation' section (mitigations, "
-                            "seeds); see audits/ablation.yaml")
-        progress = self.run.get("progress", True) if progress is None else progress
-        data = self.build_dataset()
-        model = self.build_model(data, progress=progress)
-        ab = self.ablation
-        extra = {k: ab[k] for k in ("utility_k", "utility_users") if k in ab}
-        result = ablate(model, data, ab["mitigations"], self.auditors or [],
-                        seeds=ab["seeds"], config=self.audit_config(),
-                        cache=self.run.get("cache", True), progress=progress, **extra)
-        html = html or self.output.get("html")
-        csv = csv or self.output.get("csv")
-        if html:
-            result.to_html(html)
-        if csv:
-            result.to_csv(csv)
-        return result
 
     def to_dict(self) -> dict[str, Any]:
         out = {"dataset": self.dataset, "model": self.model, "auditors": self.auditors,
@@ -484,12 +335,6 @@ class AuditSpec:
             out["models"] = self.models
             out["compare"] = self.compare
         return out
-
-    def run_compare(self, **outputs: Any) -> Any:
-        """Run the spec's ``models`` x ``compare.seeds`` comparison (see recaudit.compare)."""
-        from .compare import run_spec
-
-        return run_spec(self, **outputs)
 
 
 def load_spec(source: str | Path | Mapping[str, Any]) -> AuditSpec:

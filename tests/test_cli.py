@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from recaudit import runner
 from recaudit.cli import main
 from recaudit.spec import load_spec
 
@@ -137,9 +138,9 @@ def test_spec_builds_what_it_names(tmp_path):
                       "model": {"kind": "random", "seed": 3},
                       "auditors": [{"name": "popularity_bias", "params": {"k": 5},
                                     "thresholds": {"popularity_lift": 2}}]})
-    data = spec.build_dataset()
+    data = runner.build_dataset(spec)
     assert len(data.user_ids) == 30
-    model = spec.build_model(data)
+    model = runner.build_model(spec, data)
     assert type(model).__name__ == "RandomRecommender" and model.seed == 3
     assert spec.auditors == [{"name": "popularity_bias", "params": {"k": 5},
                               "thresholds": {"popularity_lift": 2.0}}]
@@ -148,7 +149,7 @@ def test_spec_builds_what_it_names(tmp_path):
     path = tmp_path / "specs" / "ml.yaml"
     path.write_text("dataset: {kind: movielens_100k, path: ml-100k}\nmodel: {kind: random}\n")
     ml = load_spec(path)
-    assert ml._resolve_data_path(ml.dataset["path"]) == tmp_path / "specs" / "ml-100k"
+    assert ml.resolve_path(ml.dataset["path"]) == tmp_path / "specs" / "ml-100k"
 
 
 def test_ablate_spec(tmp_path, capsys):

@@ -331,10 +331,11 @@ def test_chat_spec_is_validated(model, match):
 
 
 def test_chat_spec_with_a_bad_url_is_an_input_error(tmp_path):
+    from recaudit import runner
     from recaudit.errors import SpecError
     from recaudit.spec import load_spec
 
     spec = load_spec({"dataset": {"kind": "synthetic", "n_users": 20, "n_items": 20},
                       "model": {"kind": "chat", "base_url": "127.0.0.1:8000", "model": "m"}})
     with pytest.raises(SpecError, match="model \\(chat\\): base_url must start with http"):
-        spec.build_model(spec.build_dataset())
+        runner.build_model(spec, runner.build_dataset(spec))

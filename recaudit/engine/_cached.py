@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CapabilityError, RecauditError, RequestError
 from ..contract import Explanation, Ranking, Request
+from ..errors import CapabilityError, RecauditError, RequestError
 from ..results import Cost
 from ._cache import RequestCache, default_cache_path
 from ._executor import Executor, ModelCall, make_executor, run_batches

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..models._templates import normalize_title
 from ..contract import DelegatingRecommender, Explanation, Request, stable_hash
+from ..models._templates import normalize_title
 
 ExplainMode = Literal["leave_one_out", "generate"]
 

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import CapabilityError
 from ..contract import Request
+from ..errors import CapabilityError
 
 Output = Literal["auto", "nll", "score", "rank"]
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import CapabilityError
 from ..contract import BaseRecommender, Ranking, Request, stable_hash
+from ..errors import CapabilityError
 
 
 class Mitigation:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import CapabilityError
 from ..contract import Request
+from ..errors import CapabilityError
 from ._base import MitigatedRecommender, Mitigation, inner_pool_scores, log_softmax, model_data
 
 Variant = Literal["no_length_norm", "text_free_assistant", "contextual_calibration",

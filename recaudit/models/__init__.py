@@ -39,6 +39,9 @@ _LAZY = {
     "build_paradigm": "._paradigms",
     "build_paradigms": "._paradigms",
     "DEFAULT_PARADIGMS": "._paradigms",
+    "MODEL_KINDS": "._kinds",
+    "ModelKind": "._kinds",
+    "BuildContext": "._kinds",
 }
 
 __all__ = ["CAPABILITIES", "BaseRecommender", "Explanation", "GradientHandle", "Ranking",

@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract import BaseRecommender, Ranking, Request, stable_hash
 from ..errors import RecauditError, RequestError
 from ._chat_parse import FUZZY_THRESHOLD, TitleMatcher, parse_list
 from ._chat_templates import ChatTemplate, chat_template
-from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 #: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
 #: thumb for English text and BPE tokenizers; no tokenizer of the served model is at hand).

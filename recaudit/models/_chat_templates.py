@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from ._templates import PromptTemplate
 from ..contract import Request, stable_hash
+from ._templates import PromptTemplate
 
 _PROFILE = PromptTemplate()
 

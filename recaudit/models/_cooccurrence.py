@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import Request, stable_hash
 from ..errors import RequestError
 from ._baselines import _PoolRecommender
-from ..contract import Request, stable_hash
 
 
 class ItemKNN(_PoolRecommender):

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import BaseRecommender, Ranking, Request, stable_hash
 from ..errors import RequestError
 from ._catalog_store import catalog_key, load_matrix, save_matrix
-from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # the encoder's trained max_seq_length

@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..contract import BaseRecommender, GradientHandle, Ranking, Request, stable_hash
 from ..errors import RequestError
 from ._templates import PromptTemplate, normalize_title
-from ..contract import BaseRecommender, GradientHandle, Ranking, Request, stable_hash
 
 Mode = Literal["score", "generate"]
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import Request, stable_hash
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
-from ..contract import Request, stable_hash
 
 _FORMAT_VERSION = 1
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import Request, stable_hash
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, _hash_files, quiet_transformers
 from ._templates import PromptTemplate
-from ..contract import Request, stable_hash
 
 _SPECIAL = "<|endoftext|>"
 #: Pre-tokenizer patterns: the text BPE merges never cross.

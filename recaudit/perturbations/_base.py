@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import UnknownNameError
 from ..contract import Request
+from ..errors import UnknownNameError
 
 #: A word a text perturbation may touch: alphabetic, at least 3 letters (years and short
 #: words such as "of" are left alone, as in CheckList's typo perturbation).

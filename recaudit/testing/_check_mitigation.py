@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..mitigations import CounterfactualPrompting, Identity, MitigatedRecommender, Mitigation, get
 from ..contract import CAPABILITIES
+from ..mitigations import CounterfactualPrompting, Identity, MitigatedRecommender, Mitigation, get
 
 
 def check_mitigation(mitigation: Mitigation | str, model: Any = None, data: Any = None, *,

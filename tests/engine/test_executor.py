@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import recaudit as ra
+from recaudit import runner
 from recaudit.engine import (
     CachedRecommender,
     LocalExecutor,
@@ -79,7 +80,7 @@ def test_spec_with_local_executor_runs(tmp_path):
                       "model": {"kind": "most_popular"}, "executor": {"kind": "local"},
                       "auditors": [{"name": "popularity_bias", "params": {"n_users": 30}}],
                       "run": {"n_bootstrap": 50, "cache": False, "progress": False}})
-    report = spec.run_audit(progress=False)
+    report = runner.run_audit(spec, progress=False)
     assert report.results[0].status == "ok"
     assert report.metadata["settings"]["executor"] == "LocalExecutor()"
 

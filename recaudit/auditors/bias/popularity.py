@@ -12,10 +12,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ...contract import Request
 from ...engine._chunks import chunked
 from ...metrics import popularity as P
 from ...metrics.statistics import bootstrap_ci, one_sample_test, paired_bootstrap_ci
-from ...contract import Request
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
 from .._common import hallucination_metric, sample_users

@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...metrics import privacy as pm
 from ...contract import Request
+from ...metrics import privacy as pm
 from .._base import AuditContext, Auditor
 from .._registry import register_auditor
 

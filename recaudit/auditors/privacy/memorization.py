@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ...contract import Request
 from ...metrics import privacy as pm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
-from ...contract import Request
 from .._base import AuditContext, Auditor
 from .._registry import register_auditor
 

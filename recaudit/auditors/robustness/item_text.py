@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ...contract import Request
 from ...metrics.ranking import ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
-from ...contract import Request
 from ...perturbations._vocabulary import PROMOTIONAL_WORDS, Vocabulary, title_words
 from ...perturbations.hotflip import hotflip_tokens
 from ...perturbations.synonyms import STOPWORDS

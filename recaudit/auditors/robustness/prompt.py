@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...contract import Request
 from ...metrics.agreement import jaccard_at_k, kendall_tau, rbo
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, one_sample_test
-from ...contract import Request
 from ...perturbations import Perturbation, as_perturbations
 from ...results import AuditResult
 from .._base import AuditContext, Auditor

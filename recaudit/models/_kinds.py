@@ -1,0 +1,282 @@
+"""Model kinds: the one table of every ``{kind: ...}`` a spec or a paradigm study may name.
+
+Each :class:`ModelKind` says, in one place, how the kind is built, which keys its entry
+accepts (read from the adapter's own signature, so a new adapter option is a spec key at
+once), which keys it requires, which nested keys it has (``lm:`` of the pre-trained LM),
+whether it needs users other than the audited ones (``needs_pretrain``), whether it may be
+the single ``model:`` of an audit spec, and a one-line description for reports.
+
+``recaudit.spec`` validates entries against this table, ``recaudit.runner`` and
+:func:`recaudit.models.build_paradigm` build them through it. A new kind is one
+:func:`MODEL_KINDS.register <recaudit.registry.Registry.register>` call here, or, from a
+third-party package, an entry point in the ``recaudit.model_kinds`` group naming a
+:class:`ModelKind`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a builder gets besides its entry's options.
+
+    seed : the study's or spec's seed (an entry's own ``seed`` wins).
+    pretrain_data : users other than the audited ones (``needs_pretrain`` kinds).
+    progress : show training progress bars.
+    resolve_path : maps an entry's ``path`` to the folder to load (a spec resolves it next
+        to the spec file); identity by default.
+    """
+
+    seed: int = 0
+    pretrain_data: Any = None
+    progress: bool = True
+    resolve_path: Callable[[str], str] = str
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One model kind: builder, accepted keys, requirements and description."""
+
+    name: str
+    description: str
+    #: ``build(options, data, ctx) -> Recommender``; ``options`` is the entry without
+    #: ``kind`` and ``seed``, ``ctx.seed`` the resolved seed.
+    build: Callable[[dict[str, Any], Any, BuildContext], Any]
+    #: The accepted keys of an entry (``kind`` included), computed on demand.
+    keys: Callable[[], list[str]]
+    #: Required key -> what it is (for the error message).
+    required: Mapping[str, str] = field(default_factory=dict)
+    #: Nested mapping key -> its accepted keys (``lm`` -> TinyLMConfig fields).
+    nested: Mapping[str, Callable[[], list[str]]] = field(default_factory=dict)
+    #: Trains on users other than the audited ones (``BuildContext.pretrain_data``).
+    needs_pretrain: bool = False
+    #: May be the one ``model:`` of an audit spec (not only an arm of a comparison).
+    in_audit_spec: bool = True
+
+
+MODEL_KINDS: Registry[ModelKind] = Registry("model kind",
+                                            entry_point_group="recaudit.model_kinds")
+
+
+def model_kind(name: str) -> ModelKind:
+    """The :class:`ModelKind` registered as ``name`` (unknown names raise with suggestions)."""
+    kind = MODEL_KINDS.get(name)
+    if not isinstance(kind, ModelKind):
+        raise TypeError(f"model kind {name!r} is registered as {kind!r}, not a ModelKind")
+    return kind
+
+
+def build_model(entry: Mapping[str, Any], data: Any, ctx: BuildContext | None = None) -> Any:
+    """The model a ``{kind:, **options}`` entry describes, built on ``data``."""
+    ctx = ctx or BuildContext()
+    opts = {k: v for k, v in dict(entry).items() if k != "kind"}
+    kind = model_kind(entry.get("kind"))
+    seed = int(opts.pop("seed", ctx.seed))
+    if kind.needs_pretrain and ctx.pretrain_data is None:
+        raise ValueError(f"{kind.name} needs pretrain_data: users other than the audited ones "
+                         "to pre-train its LM on (recaudit.models.split_users)")
+    return kind.build(opts, data, dataclasses.replace(ctx, seed=seed))
+
+
+# ====================================================================== key helpers
+def _keywords(fn: Any, skip: tuple[str, ...] = ()) -> list[str]:
+    params = inspect.signature(fn).parameters.values()
+    return [p.name for p in params if p.name not in ("self", *skip)
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _fields(cls: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.name != "template"]
+
+
+#: The HF adapter's options when transformers cannot be imported to read its signature.
+_HF_FALLBACK = ("length_normalize", "batch_size", "device", "mode", "exclude_history",
+                "num_beams")
+_HF_SKIP = ("path_or_model", "data", "template", "recipe")
+
+
+def _hf_options() -> list[str]:
+    try:
+        from ._hf import HFRecommender
+
+        return _keywords(HFRecommender.__init__, _HF_SKIP)
+    except Exception:  # transformers missing: the spec still validates its usual keys
+        return list(_HF_FALLBACK)
+
+
+def _tiny_lm_fields() -> list[str]:
+    from ._tiny_lm import TinyLMConfig
+
+    return _fields(TinyLMConfig)
+
+
+def _split(opts: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """Pop the options named in ``names`` (a config dataclass's fields) out of ``opts``."""
+    return {k: opts.pop(k) for k in list(opts) if k in names}
+
+
+# ====================================================================== the built-in kinds
+def _tiny_lm_keys() -> list[str]:
+    try:
+        cfg, hf = _tiny_lm_fields(), _hf_options()
+    except Exception:
+        cfg, hf = ["epochs"], list(_HF_FALLBACK)
+    return list(dict.fromkeys(["kind", "seed", "cache_dir", "progress", *cfg, *hf]))
+
+
+def _build_tiny_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._tiny_lm import TinyLMConfig, train_tiny_lm
+
+    cfg = _split(opts, _fields(TinyLMConfig))
+    opts.setdefault("progress", ctx.progress)
+    return train_tiny_lm(data, ctx.seed, config=TinyLMConfig(**cfg), **opts)
+
+
+def _build_hf(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._hf import HFRecommender
+
+    return HFRecommender(ctx.resolve_path(opts.pop("path")), data, **opts)
+
+
+def _embedding_keys() -> list[str]:
+    try:
+        from ._embedding import EmbeddingRecommender
+
+        return ["kind", *_keywords(EmbeddingRecommender.__init__, ("data",))]
+    except Exception:
+        return ["kind"]
+
+
+def _build_embedding(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._embedding import EmbeddingRecommender
+
+    return EmbeddingRecommender(data, **opts)
+
+
+def _build_most_popular(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._baselines import MostPopular
+
+    return MostPopular(data, **opts)
+
+
+def _build_random(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._baselines import RandomRecommender
+
+    return RandomRecommender(data, ctx.seed, **opts)
+
+
+def _chat_keys() -> list[str]:
+    from ._chat import ChatRecommender
+
+    return ["kind", "base_url", "model", *_keywords(
+        ChatRecommender.__init__, ("base_url", "model", "data", "client"))]
+
+
+def _build_chat(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._chat import ChatRecommender
+
+    # fail now, in one line, when the endpoint cannot be reached
+    chat = ChatRecommender(opts.pop("base_url"), opts.pop("model"), data, **opts)
+    chat.check()
+    return chat
+
+
+def _item_knn_keys() -> list[str]:
+    from ._cooccurrence import ItemKNN
+
+    return ["kind", *_keywords(ItemKNN.__init__, ("data", "sample_weight"))]
+
+
+def _build_item_knn(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._cooccurrence import ItemKNN
+
+    return ItemKNN(data, **opts)
+
+
+def _sasrec_keys() -> list[str]:
+    from ._sasrec import SASRecConfig
+
+    return ["kind", "seed", "exclude_history", *_fields(SASRecConfig)]
+
+
+def _build_sasrec(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._sasrec import SASRec, SASRecConfig
+
+    cfg = _split(opts, _fields(SASRecConfig))
+    return SASRec(data, ctx.seed, config=SASRecConfig(**cfg), **opts)
+
+
+_PRETRAINED_STORE = ("kind", "seed", "cache_dir", "progress", "lm", "length_normalize",
+                     "batch_size")
+
+
+def _prompt_tuning_keys() -> list[str]:
+    from ._prompt_tuning import SoftPromptConfig
+
+    return list(dict.fromkeys([*_PRETRAINED_STORE, *_fields(SoftPromptConfig)]))
+
+
+def _build_prompt_tuning(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._prompt_tuning import SoftPromptConfig, train_prompt_tuning
+    from ._tiny_lm import TinyLMConfig
+
+    cfg = _split(opts, _fields(SoftPromptConfig))
+    lm = opts.pop("lm", None)
+    opts.setdefault("progress", ctx.progress)
+    return train_prompt_tuning(data, ctx.pretrain_data, ctx.seed,
+                               config=SoftPromptConfig(**cfg),
+                               lm_config=TinyLMConfig(**lm) if lm else None, **opts)
+
+
+def _pretrain_fine_tune_keys() -> list[str]:
+    return list(dict.fromkeys([*_PRETRAINED_STORE, *_tiny_lm_fields()]))
+
+
+def _build_pretrain_fine_tune(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._tiny_lm import TinyLMConfig, train_tiny_lm
+
+    lm = opts.pop("lm", None)
+    cfg = _split(opts, _fields(TinyLMConfig))
+    opts.setdefault("progress", ctx.progress)
+    store = {k: opts[k] for k in ("cache_dir", "progress") if k in opts}
+    base = train_tiny_lm(ctx.pretrain_data, ctx.seed,
+                         config=TinyLMConfig(**lm) if lm else None, **store)
+    return train_tiny_lm(data, ctx.seed, config=TinyLMConfig(**cfg), init_from=base, **opts)
+
+
+for _kind in (
+    ModelKind("tiny_lm", "the tiny GPT-2 trained from scratch on the audited users",
+              _build_tiny_lm, _tiny_lm_keys),
+    ModelKind("hf", "a transformers causal LM from a folder", _build_hf,
+              lambda: ["kind", "path", *_hf_options()],
+              required={"path": "a transformers model folder"}),
+    ModelKind("embedding", "pre-train, prompt and predict (zero-shot): MiniLM sentence "
+              "encoder", _build_embedding, _embedding_keys),
+    ModelKind("most_popular", "non-personalised popularity baseline", _build_most_popular,
+              lambda: ["kind", "exclude_history"]),
+    ModelKind("random", "uniformly random baseline", _build_random,
+              lambda: ["kind", "seed", "exclude_history"]),
+    ModelKind("chat", "a model behind an OpenAI-compatible chat endpoint", _build_chat,
+              _chat_keys, required={"base_url": "a string, e.g. http://127.0.0.1:8000/v1",
+                                    "model": "a string, e.g. recaudit"}),
+    ModelKind("item_knn", "item-to-item co-occurrence kNN (collaborative filtering)",
+              _build_item_knn, _item_knn_keys, in_audit_spec=False),
+    ModelKind("sasrec", "SASRec: ID-based causal self-attention over the history",
+              _build_sasrec, _sasrec_keys, in_audit_spec=False),
+    ModelKind("prompt_tuning", "prompt tuning: a peft soft prompt on a frozen LM pre-trained "
+              "on other users", _build_prompt_tuning, _prompt_tuning_keys,
+              nested={"lm": _tiny_lm_fields}, needs_pretrain=True, in_audit_spec=False),
+    ModelKind("pretrain_fine_tune", "pre-train and fine-tune: the tiny GPT-2 pre-trained on "
+              "other users, fine-tuned on the audited users", _build_pretrain_fine_tune,
+              _pretrain_fine_tune_keys, nested={"lm": _tiny_lm_fields}, needs_pretrain=True,
+              in_audit_spec=False),
+):
+    MODEL_KINDS.register(_kind.name, _kind)
