@@ -1,0 +1,55 @@
+"""The package's layering, drawn from the code by benchmarks/import_graph.py: no import
+circles, no module importing a layer above its own."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _graph_tool():
+    spec = importlib.util.spec_from_file_location("import_graph",
+                                                  ROOT / "benchmarks" / "import_graph.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_import_circles():
+    tool = _graph_tool()
+    assert tool.strongly_connected(tool.build_graph()) == []
+
+
+def test_no_upward_imports():
+    tool = _graph_tool()
+    assert tool.upward_edges(tool.build_graph()) == []
+
+
+def test_every_module_has_a_layer():
+    tool = _graph_tool()
+    assert [m for m in tool.build_graph() if tool.layer(m) is None] == []
+
+
+def test_the_tool_finds_a_planted_circle_and_upward_edge():
+    tool = _graph_tool()
+    graph = {"recaudit.metrics.a": {"recaudit.audit"}, "recaudit.audit": {"recaudit.metrics.a"}}
+    assert tool.strongly_connected(graph) == [["recaudit.audit", "recaudit.metrics.a"]]
+    assert tool.upward_edges(graph) == [("recaudit.metrics.a", "recaudit.audit")]
+
+
+def test_import_recaudit_stays_lazy_and_acyclic():
+    """``import recaudit`` loads no heavy back-end, and no module it loads is in a circle."""
+    code = ("import sys, recaudit; print(sorted(m for m in sys.modules "
+            "if m.startswith('recaudit') or m in ('torch', 'transformers', 'matplotlib')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    loaded = set(eval(out))  # noqa: S307 - the list the child printed
+    assert "recaudit" in loaded and not loaded & {"torch", "transformers", "matplotlib"}
+    tool = _graph_tool()
+    graph = tool.build_graph()
+    sub = {m: graph[m] & loaded for m in loaded if m in graph}
+    assert tool.strongly_connected(sub) == []
