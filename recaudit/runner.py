@@ -74,6 +74,14 @@ def _progress(spec: AuditSpec, progress: bool | None) -> bool:
     return spec.run.get("progress", True) if progress is None else progress
 
 
+def _write(spec: AuditSpec, result: Any, **paths: str | Path | None) -> None:
+    """Write ``result.to_<format>(path)`` for every format given here or in ``output:``."""
+    for fmt, path in paths.items():
+        path = path or spec.output.get(fmt)
+        if path:
+            getattr(result, f"to_{fmt}")(path)
+
+
 def run_audit(spec: AuditSpec, *, progress: bool | None = None,
               html: str | Path | None = None, json_path: str | Path | None = None) -> Any:
     """Build data and model, audit, write the outputs; returns the AuditReport."""
@@ -115,12 +123,7 @@ def run_ablation(spec: AuditSpec, *, progress: bool | None = None,
     result = ablate(model, data, ab["mitigations"], spec.auditors or [], seeds=ab["seeds"],
                     config=spec.audit_config(), cache=spec.run.get("cache", True),
                     progress=progress, **extra)
-    html = html or spec.output.get("html")
-    csv = csv or spec.output.get("csv")
-    if html:
-        result.to_html(html)
-    if csv:
-        result.to_csv(csv)
+    _write(spec, result, html=html, csv=csv)
     return result
 
 
@@ -161,13 +164,5 @@ def run_compare(spec: AuditSpec, *, progress: bool | None = None,
                      progress=progress, metadata=meta, **extra)
     for label, entry in spec.models.items():
         result.metadata["models"][label]["description"] = model_kind(entry["kind"]).description
-    html = html or spec.output.get("html")
-    csv = csv or spec.output.get("csv")
-    json_path = json_path or spec.output.get("json")
-    if html:
-        result.to_html(html)
-    if csv:
-        result.to_csv(csv)
-    if json_path:
-        result.to_json(json_path)
+    _write(spec, result, html=html, csv=csv, json=json_path)
     return result
