@@ -26,6 +26,7 @@ from .errors import (
 )
 from .models import Ranking, Recommender, Request
 from .results import AuditResult, Cost, Metric
+from .study import StudyResult, study  # noqa: F401  (eager: compare imports recaudit.study)
 
 __version__ = "0.1.0"
 
@@ -45,7 +46,7 @@ __all__ = [
     "AuditContext", "AuditResult", "Auditor", "CapabilityError", "Cost", "DatasetError",
     "Metric", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
     "SpecError", "UnknownNameError", "datasets", "metrics", "models", "register_auditor",
-    "compare", "ComparisonResult",
+    "compare", "ComparisonResult", "study", "StudyResult",
     *_LAZY,
 ]
 

@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from .auditors._common import sample_users
-from .engine import CachedRecommender
-from .metrics.ranking import hit_at_k, ndcg_at_k
-from .metrics.statistics import bootstrap_ci
 from .mitigations import Mitigation, get, stack
+from .study import StudyResult, TableOutputs, study, utility  # noqa: F401  (utility: public)
+from .study import measure_utility as utility_per_user  # noqa: F401  (public name)
 
 TABLE_COLUMNS = ["mitigation", "seed", "auditor", "metric", "scope", "value", "ci_low",
                  "ci_high", "higher_is_better", "threshold", "verdict"]
@@ -61,38 +58,28 @@ def _reseeded(mitigations: list[Mitigation] | None, seed: int) -> list[Mitigatio
     return out
 
 
-def utility_per_user(model: Any, data: Any, *, k: int = 10, n_users: int | None = 200,
-                     seed: int = 0) -> tuple[list[str], dict[str, np.ndarray]]:
-    """(users, {"ndcg_at_k": per-user values, "hr_at_k": ...}) over the whole catalog."""
-    users = sample_users(data, n_users, np.random.default_rng([seed, 10_007]))
-    rankings = model.rank([data.request(u) for u in users], k)
-    out = {}
-    for name, fn in ((f"ndcg_at_{k}", ndcg_at_k), (f"hr_at_{k}", hit_at_k)):
-        out[name] = np.array([fn(r.items, data.test_items[u], k)
-                              for u, r in zip(users, rankings)])
-    return users, out
-
-
-def utility(model: Any, data: Any, *, k: int = 10, n_users: int | None = 200,
-            seed: int = 0) -> dict[str, tuple[float, float, float]]:
-    """NDCG@k and HR@k of held-out items over the whole catalog: {name: (value, lo, hi)}."""
-    _users, per_user = utility_per_user(model, data, k=k, n_users=n_users, seed=seed)
-    out = {}
-    for name, vals in per_user.items():
-        lo, hi = bootstrap_ci(vals, seed=seed)
-        out[name] = (float(vals.mean()), lo, hi)
-    return out
-
-
 @dataclass
-class AblationResult:
-    """The tidy table of an ablation and what can be derived from it."""
+class AblationResult(TableOutputs):
+    """The tidy table of an ablation and what can be derived from it.
+
+    A view of the :class:`~recaudit.study.StudyResult` it came from (``study``): the measured
+    rows only; the skipped ones are in ``study.skipped()``.
+    """
 
     table: pd.DataFrame
     labels: list[str]
     seeds: list[int]
     utility_metric: str = "ndcg_at_10"
     reports: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
+    study: StudyResult | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_study(cls, result: StudyResult) -> AblationResult:
+        """The measured rows, ``arm`` as ``mitigation``, in run order."""
+        rows = result.measured().rename(columns={"arm": "mitigation"})[TABLE_COLUMNS]
+        table = pd.DataFrame(rows.to_dict("records"), columns=TABLE_COLUMNS)
+        return cls(table=table, labels=list(result.labels), seeds=list(result.seeds),
+                   utility_metric=result.utility_metric, reports=result.reports, study=result)
 
     def aggregate(self) -> pd.DataFrame:
         """Mean, standard deviation and count across seeds per (mitigation, metric, scope)."""
@@ -164,12 +151,6 @@ class AblationResult:
             figs[f"{auditor}.{metric}[{scope}]"] = figure_to_svg(fig)
         return figs
 
-    def to_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(path, index=False)
-        return path
-
     def to_html(self, path: str | Path | None = None) -> str:
         """A self-contained HTML ablation report (tables, inline SVG trade-off plots)."""
         agg = self.aggregate()
@@ -199,11 +180,7 @@ class AblationResult:
             self.table.to_html(index=False, escape=True, float_format=lambda x: f"{x:.4g}"),
             "</body></html>",
         ]
-        text = "\n".join(parts)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+        return self._write("\n".join(parts), path)
 
 
 def ablate(model: Any, data: Any, mitigations: Mapping[str, Any], auditors: Sequence[Any], *,
@@ -233,34 +210,11 @@ def ablate(model: Any, data: Any, mitigations: Mapping[str, Any], auditors: Sequ
     ...                 auditors=["consumer_fairness"], seeds=[0, 1])        # doctest: +SKIP
     >>> res.aggregate()                                                     # doctest: +SKIP
     """
-    from .audit import audit
-
     if not mitigations:
         raise ValueError("ablate needs at least one arm in mitigations={label: ...}")
     arms = {str(label): _as_mitigations(m) for label, m in mitigations.items()}
-    rows: list[dict[str, Any]] = []
-    reports = {}
-    utility_metric = f"ndcg_at_{utility_k}"
-    for label, arm in arms.items():
-        for seed in seeds:
-            wrapped = stack(model, _reseeded(arm, int(seed)), data)
-            engine = CachedRecommender(wrapped, cache=cache, progress=progress)
-            report = audit(engine, data, list(auditors), config, seed=int(seed), cache=cache,
-                           progress=progress)
-            reports[(label, int(seed))] = report
-            for name, (value, lo, hi) in utility(engine, data, k=utility_k,
-                                                 n_users=utility_users, seed=int(seed)).items():
-                rows.append({"mitigation": label, "seed": int(seed), "auditor": "utility",
-                             "metric": name, "scope": "all", "value": value, "ci_low": lo,
-                             "ci_high": hi, "higher_is_better": True, "threshold": None,
-                             "verdict": "info"})
-            for res in report.results:
-                for m in res.metrics:
-                    rows.append({"mitigation": label, "seed": int(seed), "auditor": res.auditor,
-                                 "metric": m.name, "scope": m.scope, "value": m.value,
-                                 "ci_low": m.ci_low, "ci_high": m.ci_high,
-                                 "higher_is_better": m.higher_is_better,
-                                 "threshold": m.threshold, "verdict": m.verdict})
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    return AblationResult(table=table, labels=list(arms), seeds=[int(s) for s in seeds],
-                          utility_metric=utility_metric, reports=reports)
+    result = study(arms, data, auditors, seeds,
+                   build=lambda arm, seed: stack(model, _reseeded(arm, seed), data),
+                   config=config, utility_k=utility_k, utility_users=utility_users,
+                   utility_bootstrap=1000, cache=cache, progress=progress)
+    return AblationResult.from_study(result)

@@ -2,10 +2,11 @@
 
 Every model x seed goes through :func:`recaudit.audit` with the same auditors and settings,
 and its utility (NDCG@K and HR@K of held-out items over the whole catalog, from
-:func:`recaudit.ablation.utility_per_user`) is measured on the same users. Each pair of models
+:func:`recaudit.study.measure_utility`) is measured on the same users. Each pair of models
 is then tested on each metric: a paired bootstrap over users where per-user values exist
 (utility), else the more conservative of Welch's t-test over seeds and a z-test from the
-users' bootstrap CIs; p-values are Holm-corrected over the pairs of each metric.
+users' bootstrap CIs; p-values are Holm-corrected over the pairs of each metric (the tests:
+:mod:`recaudit.metrics.pairwise`). The loop is :func:`recaudit.study.study`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .metrics.statistics import holm
+from .metrics.pairwise import holm_ignoring_nan, paired_bootstrap, seed_test
+from .study import StudyResult, TableOutputs, study
 
 TABLE_COLUMNS = ["model", "seed", "auditor", "metric", "scope", "value", "ci_low", "ci_high",
                  "higher_is_better", "threshold", "p_value", "verdict", "reason"]
@@ -33,70 +33,15 @@ PAIRWISE_COLUMNS = ["auditor", "metric", "scope", "model_a", "model_b", "mean_a"
 _KEY = ["auditor", "metric", "scope"]
 
 
-def _paired_bootstrap(diff: np.ndarray, *, n_resamples: int, seed: int
-                      ) -> tuple[float, float, float]:
-    """(CI low, CI high, two-sided p) of the mean of paired differences, resampling units.
-
-    p is the share of bootstrap means at least as far from the observed mean as the observed
-    mean is from 0 (the bootstrap distribution shifted to the null; Efron & Tibshirani 1993,
-    16.4), with the (b + 1) / (B + 1) estimate. Hand-written: scipy has no paired test of
-    this form.
-    """
-    d = np.asarray(diff, dtype=float)
-    mean = float(d.mean())
-    if d.size < 2 or np.all(d == d[0]):
-        return mean, mean, (1.0 if mean == 0 else 0.0) if d.size >= 2 else float("nan")
-    rng = np.random.default_rng(seed)
-    boot = d[rng.integers(0, d.size, (n_resamples, d.size))].mean(axis=1)
-    lo, hi = np.quantile(boot, [0.025, 0.975])
-    extreme = np.sum(np.abs(boot - mean) >= abs(mean) - 1e-15)
-    return float(lo), float(hi), float((extreme + 1) / (n_resamples + 1))
-
-
-def _ci_z_test(a: pd.DataFrame, b: pd.DataFrame) -> tuple[str, float, float, float]:
-    """z-test of mean(a) - mean(b) with standard errors read off the bootstrap CIs."""
-    diff = float(a["value"].mean() - b["value"].mean())
-    se = []
-    for df in (a, b):
-        width = (df["ci_high"].astype(float) - df["ci_low"].astype(float)).to_numpy()
-        if np.any(np.isnan(width)):
-            return "untestable", float("nan"), float("nan"), float("nan")
-        se.append(math.sqrt(np.sum((width / (2 * 1.959964)) ** 2)) / len(df))
-    s = math.hypot(*se)
-    if s == 0:
-        return "exact", diff, diff, (1.0 if diff == 0 else 0.0)
-    p = float(2 * stats.norm.sf(abs(diff) / s))
-    return "z_from_bootstrap_ci", diff - 1.959964 * s, diff + 1.959964 * s, p
-
-
-def _seed_test(a: pd.DataFrame, b: pd.DataFrame) -> tuple[str, float, float, float]:
-    """(test, CI low, CI high, p) of mean(a) - mean(b) from per-seed rows (value, ci_*).
-
-    Welch's t-test over seeds when both models have >= 2 seeds that vary, and a z-test from
-    the users' bootstrap CIs; the more conservative (larger p) is reported: seeds that
-    re-sample the same users can vary less than the users do.
-    """
-    z = _ci_z_test(a, b)
-    va, vb = a["value"].to_numpy(float), b["value"].to_numpy(float)
-    scale = 1e-9 * max(1.0, float(np.abs(np.concatenate([va, vb])).max()))
-    if len(va) >= 2 and len(vb) >= 2 and max(va.std(ddof=1), vb.std(ddof=1)) > scale:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = stats.ttest_ind(va, vb, equal_var=False)
-            ci = res.confidence_interval()
-        welch = ("welch_t_over_seeds", float(ci.low), float(ci.high), float(res.pvalue))
-        if math.isnan(z[3]) or (not math.isnan(welch[3]) and welch[3] >= z[3]):
-            return welch
-    return z
-
-
 @dataclass
-class ComparisonResult:
+class ComparisonResult(TableOutputs):
     """The tidy table of a comparison and what is derived from it.
 
     ``table`` has one row per (model, seed, auditor, metric, scope); an auditor a model cannot
     run (a missing capability) or a metric it did not produce has ``verdict="skipped"`` and a
     NaN value, never 0. ``per_user`` holds utility values per (model, seed, metric) by user.
+    A view of the :class:`~recaudit.study.StudyResult` it came from (``study``; None when
+    read back by :meth:`from_json`).
     """
 
     table: pd.DataFrame
@@ -110,6 +55,24 @@ class ComparisonResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     reports: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
     _pairwise: pd.DataFrame | None = field(default=None, repr=False)
+    study: StudyResult | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_study(cls, result: StudyResult, *, alpha: float = 0.05,
+                   metadata: Mapping[str, Any] | None = None) -> ComparisonResult:
+        """Every row, ``arm`` as ``model``, ordered by metric (first seen), model, seed."""
+        labels = list(result.labels)
+        table = result.table.drop(columns="measured").rename(columns={"arm": "model"})
+        order = {k: n for n, k in enumerate(dict.fromkeys(
+            zip(table["auditor"], table["metric"], table["scope"])))}
+        table["_o"] = [order[k] for k in zip(table["auditor"], table["metric"], table["scope"])]
+        table["_m"] = table["model"].map({lab: n for n, lab in enumerate(labels)})
+        table = (table.sort_values(["_o", "_m", "seed"], kind="stable")
+                 .drop(columns=["_o", "_m"]).reset_index(drop=True))
+        return cls(table=table, labels=labels, seeds=list(result.seeds),
+                   per_user=result.per_user, alpha=alpha,
+                   utility_metric=result.utility_metric, metadata=dict(metadata or {}),
+                   reports=result.reports, study=result)
 
     # -------------------------------------------------------------- views
     @property
@@ -192,21 +155,19 @@ class ComparisonResult:
                 users = self._paired_users(a, b, key)
                 if users is not None:
                     diff = users[:, 0] - users[:, 1]
-                    lo, hi, p = _paired_bootstrap(diff, n_resamples=self.n_resamples,
-                                                  seed=n_key)
+                    lo, hi, p = paired_bootstrap(diff, n_resamples=self.n_resamples,
+                                                 seed=n_key)
                     test, n = "paired_bootstrap_over_users", len(diff)
                 else:
-                    test, lo, hi, p = _seed_test(ra, rb)
+                    test, lo, hi, p = seed_test(ra, rb)
                     n = min(len(ra), len(rb))
                 found.append({"auditor": key[0], "metric": key[1], "scope": key[2],
                               "model_a": a, "model_b": b, "mean_a": mean_a, "mean_b": mean_b,
                               "difference": mean_a - mean_b, "ci_low": lo, "ci_high": hi,
                               "test": test, "n": n, "p_value": p})
-            testable = [r for r in found if not math.isnan(r["p_value"])]
-            for r, adj in zip(testable, holm([r["p_value"] for r in testable])):
+            for r, adj in zip(found, holm_ignoring_nan([r["p_value"] for r in found])):
                 r["p_holm"] = float(adj)
             for r in found:
-                r.setdefault("p_holm", float("nan"))
                 sig = bool(r["p_holm"] < self.alpha)
                 r["significant"] = sig
                 hib = dirs.get(key)
@@ -271,12 +232,6 @@ class ComparisonResult:
 
         return comparison_figures(self, max_plots=max_plots)
 
-    def to_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(path, index=False)
-        return path
-
     def to_dict(self) -> dict[str, Any]:
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
             return json.loads(df.to_json(orient="records"))
@@ -289,11 +244,7 @@ class ComparisonResult:
                              for (m, s, k), v in self.per_user.items()]}
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1, default=str)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+        return self._write(json.dumps(self.to_dict(), indent=1, default=str), path)
 
     @classmethod
     def from_json(cls, source: str | Path) -> ComparisonResult:
@@ -314,26 +265,7 @@ class ComparisonResult:
         """The self-contained HTML comparison report (written to ``path`` when given)."""
         from .report._comparison import render_comparison
 
-        text = render_comparison(self)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text, encoding="utf-8")
-        return text
-
-
-def _rows_of(label: str, seed: int, report: Any) -> tuple[list[dict], list[tuple[str, str]]]:
-    rows, not_run = [], []
-    for res in report.results:
-        if res.status != "ok":
-            not_run.append((res.auditor, res.status, res.reason))
-            continue
-        for m in res.metrics:
-            rows.append({"model": label, "seed": seed, "auditor": res.auditor,
-                         "metric": m.name, "scope": m.scope, "value": m.value,
-                         "ci_low": m.ci_low, "ci_high": m.ci_high,
-                         "higher_is_better": m.higher_is_better, "threshold": m.threshold,
-                         "p_value": m.p_value, "verdict": m.verdict, "reason": ""})
-    return rows, not_run
+        return self._write(render_comparison(self), path)
 
 
 def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
@@ -373,11 +305,6 @@ def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
     >>> sorted(res.table["model"].unique())
     ['knn', 'pop']
     """
-    from .ablation import utility_per_user
-    from .audit import audit
-    from .engine import CachedRecommender
-    from .metrics.statistics import bootstrap_ci
-
     if not models:
         raise ValueError("compare needs at least one model in models={label: model}")
     if not seeds:
@@ -385,51 +312,22 @@ def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
     labels = [str(k) for k in models]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model labels must be distinct as strings: {labels}")
-    rows: list[dict[str, Any]] = []
-    not_run: list[tuple[str, int, str, str, str]] = []
-    per_user: dict[tuple[str, int, str], dict[str, float]] = {}
-    reports = {}
-    n_boot = int((config or {}).get("n_bootstrap", 1000))
-    for label, model in zip(labels, models.values()):
-        for seed in (int(s) for s in seeds):
-            m = model
-            if refit and "train" in set(getattr(model, "capabilities", ())):
-                m = model.fit(data, seed=seed)
-            engine = CachedRecommender(m, cache=cache, progress=progress)
-            report = audit(engine, data, list(auditors), config, seed=seed, cache=cache,
-                           progress=progress)
-            reports[(label, seed)] = report
-            users, values = utility_per_user(engine, data, k=utility_k, n_users=utility_users,
-                                             seed=seed)
-            for name, vals in values.items():
-                per_user[(label, seed, name)] = dict(zip(users, map(float, vals)))
-                lo, hi = bootstrap_ci(vals, n_resamples=n_boot, seed=seed)
-                rows.append({"model": label, "seed": seed, "auditor": "utility",
-                             "metric": name, "scope": "all", "value": float(vals.mean()),
-                             "ci_low": lo, "ci_high": hi, "higher_is_better": True,
-                             "threshold": None, "p_value": None, "verdict": "info",
-                             "reason": ""})
-            got, missing = _rows_of(label, seed, report)
-            rows.extend(got)
-            not_run.extend((label, seed, *x) for x in missing)
-    rows.extend(_skipped_rows(rows, not_run, labels, [int(s) for s in seeds]))
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    order = {k: n for n, k in enumerate(dict.fromkeys(
-        zip(table["auditor"], table["metric"], table["scope"])))}
-    table["_o"] = [order[k] for k in zip(table["auditor"], table["metric"], table["scope"])]
-    table["_m"] = table["model"].map({lab: n for n, lab in enumerate(labels)})
-    table = (table.sort_values(["_o", "_m", "seed"], kind="stable")
-             .drop(columns=["_o", "_m"]).reset_index(drop=True))
+
+    def build(model: Any, seed: int) -> Any:
+        if refit and "train" in set(getattr(model, "capabilities", ())):
+            return model.fit(data, seed=seed)
+        return model
+
+    result = study(dict(zip(labels, models.values())), data, auditors, seeds, build=build,
+                   config=config, utility_k=utility_k, utility_users=utility_users,
+                   cache=cache, progress=progress)
     meta = {"dataset": data.summary(), "auditors": [_auditor_name(a) for a in auditors],
             "models": {lab: {"repr": repr(mod), "fingerprint": mod.fingerprint(),
                              "capabilities": sorted(getattr(mod, "capabilities", ()))}
                        for lab, mod in zip(labels, models.values())},
             "utility_k": utility_k, "utility_users": utility_users, "refit": refit,
             **dict(metadata or {})}
-    return ComparisonResult(table=table, labels=labels, seeds=[int(s) for s in seeds],
-                            per_user=per_user, alpha=alpha,
-                            utility_metric=f"ndcg_at_{utility_k}", metadata=meta,
-                            reports=reports)
+    return ComparisonResult.from_study(result, alpha=alpha, metadata=meta)
 
 
 def _auditor_name(spec: Any) -> str:
@@ -440,33 +338,3 @@ def _auditor_name(spec: Any) -> str:
     if isinstance(spec, (tuple, list)) and spec:
         return str(spec[0])
     return str(getattr(spec, "name", None) or type(spec).__name__)
-
-
-def _skipped_rows(rows: list[dict], not_run: list[tuple], labels: list[str],
-                  seeds: list[int]) -> list[dict]:
-    """Rows that say "skipped" (or "error") where a model has no value another model has."""
-    seen: dict[str, dict[tuple[str, str], dict]] = {}
-    have = set()
-    for r in rows:
-        seen.setdefault(r["auditor"], {}).setdefault((r["metric"], r["scope"]), r)
-        have.add((r["model"], r["seed"], r["auditor"], r["metric"], r["scope"]))
-    why = {(lab, seed, aud): (status, reason) for lab, seed, aud, status, reason in not_run}
-    out = []
-    auditors = list(dict.fromkeys([*seen, *(x[2] for x in not_run)]))
-    for aud in auditors:
-        metrics = seen.get(aud) or {("-", "all"): {}}
-        for (metric, scope), ref in metrics.items():
-            for lab in labels:
-                for seed in seeds:
-                    if (lab, seed, aud, metric, scope) in have:
-                        continue
-                    status, reason = why.get((lab, seed, aud),
-                                             ("skipped", "the model did not produce this "
-                                                         "metric"))
-                    out.append({"model": lab, "seed": seed, "auditor": aud, "metric": metric,
-                                "scope": scope, "value": float("nan"), "ci_low": None,
-                                "ci_high": None,
-                                "higher_is_better": ref.get("higher_is_better"),
-                                "threshold": ref.get("threshold"), "p_value": None,
-                                "verdict": status, "reason": reason})
-    return out

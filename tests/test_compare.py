@@ -12,7 +12,9 @@ from scipy import stats
 
 import recaudit as ra
 from recaudit.cli import main
-from recaudit.compare import TABLE_COLUMNS, _paired_bootstrap, _seed_test
+from recaudit.compare import TABLE_COLUMNS
+from recaudit.metrics.pairwise import paired_bootstrap as _paired_bootstrap
+from recaudit.metrics.pairwise import seed_test as _seed_test
 from recaudit.metrics.statistics import holm
 from recaudit.spec import load_spec
 
