@@ -50,6 +50,11 @@ class UnknownNameError(RecauditError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class AuditorCheckError(AssertionError):
+    """An auditor broke the auditor contract (``recaudit.testing.check_auditor``); the
+    message names the check. An ``AssertionError``, so pytest reports it as a failure."""
+
+
 def did_you_mean(name: object, options: Iterable[object], *, n: int = 3) -> str:
     """`` Did you mean 'a', 'b'?`` for the options close to ``name``; ``""`` when none is.
 

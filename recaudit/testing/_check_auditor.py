@@ -19,14 +19,11 @@ import pandas as pd
 
 from ..auditors import Auditor, get_auditor_class
 from ..contract import CAPABILITIES
+from ..errors import AuditorCheckError
 from ..results import VERDICTS, AuditResult
 
 #: Run settings used by the checks: small, so every auditor is checked in seconds.
 CHECK_CONFIG = {"n_bootstrap": 50, "n_permutations": 50}
-
-
-class AuditorCheckError(AssertionError):
-    """An auditor broke the auditor contract; the message names the check."""
 
 
 def _fail(auditor: str, check: str, message: str) -> None:
