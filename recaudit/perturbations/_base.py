@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import UnknownNameError
 from ..contract import Request
+from ..errors import UnknownNameError
+from ..params import Params
 
 #: A word a text perturbation may touch: alphabetic, at least 3 letters (years and short
 #: words such as "of" are left alone, as in CheckList's typo perturbation).
@@ -26,13 +27,15 @@ WORD = re.compile(r"[A-Za-z][A-Za-z']{2,}")
 _REGISTRY: dict[str, type[Perturbation]] = {}
 
 
-class Perturbation:
+class Perturbation(Params):
     """Base class: a named, seeded request perturbation with a ``strength`` in [0, 1].
 
     Subclasses set ``name``, ``kind`` (``text``, ``history``, ``candidates`` or ``prompt``),
     ``preserves_meaning`` (False when the perturbation removes information, such as history
     truncation, so some change in the output is legitimate), ``default_strength``, and
-    implement :meth:`_apply`.
+    implement :meth:`_apply`. Their ``__init__`` keywords are stored under the same names:
+    ``get_params()``, :meth:`params`, :meth:`describe` and the repr read them from the
+    signature (:class:`~recaudit.params.Params`), in signature order.
 
     Parameters
     ----------
@@ -57,8 +60,10 @@ class Perturbation:
         self.seed = int(seed)
 
     def params(self) -> dict[str, Any]:
-        """Parameters other than ``strength`` and ``seed`` (shown in reports)."""
-        return {}
+        """Parameters other than ``strength`` and ``seed`` (shown in reports), less the
+        ones the repr leaves out (``_repr_exclude``)."""
+        return {k: v for k, v in self.get_params().items()
+                if k not in ("strength", "seed", *self._repr_exclude)}
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "strength": self.strength,
@@ -78,10 +83,6 @@ class Perturbation:
 
     def _apply(self, request: Request, data: Any, rng: np.random.Generator) -> Request:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        extra = "".join(f", {k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}(strength={self.strength}, seed={self.seed}{extra})"
 
 
 class TitlePerturbation(Perturbation):
@@ -103,9 +104,6 @@ class TitlePerturbation(Perturbation):
             raise ValueError(f"perturbation {self.name!r}: target must be 'history' or 'all', "
                              f"got {target!r}")
         self.target = target
-
-    def params(self) -> dict[str, Any]:
-        return {"target": self.target}
 
     def perturb_text(self, text: str, rng: np.random.Generator) -> str:
         raise NotImplementedError
