@@ -108,6 +108,10 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()
 
+    def __getitem__(self, name: str) -> T:
+        """``registry[name]`` is :meth:`get` (an unknown name raises a ``KeyError``)."""
+        return self.get(name)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
