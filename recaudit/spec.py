@@ -21,14 +21,13 @@ spec file; output paths are relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DatasetError, SpecError
+from .errors import DatasetError, SpecError, did_you_mean
 
 TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "ablation",
             "executor", "models", "compare")
@@ -46,8 +45,7 @@ _HF_FALLBACK = ("length_normalize", "batch_size", "device", "mode", "exclude_his
 
 # ------------------------------------------------------------------ validation helpers
 def _suggest(key: str, allowed: Any) -> str:
-    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(key, allowed, n=1)
 
 
 def _check_keys(d: Any, allowed: Any, path: str) -> dict[str, Any]:
