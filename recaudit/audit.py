@@ -10,7 +10,6 @@ or the process is killed. Verdicts use Holm's correction across the whole audit.
 
 from __future__ import annotations
 
-import difflib
 import platform
 import time
 import traceback
@@ -24,7 +23,7 @@ from typing import Any
 from .auditors import AuditContext, Auditor, assign_verdicts, available_auditors
 from .auditors._registry import BUILTIN_AUDITORS, get_auditor_class
 from .engine import CachedRecommender
-from .errors import SpecError, UnknownNameError
+from .errors import SpecError, UnknownNameError, did_you_mean
 from .report._report import SCHEMA_VERSION, SUMMARY_COLUMNS, AuditReport
 from .results import AuditResult, Cost
 
@@ -66,11 +65,6 @@ def _describe(model: Any) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
-def _did_you_mean(name: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
-    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-
-
 # ======================================================================== resolving auditors
 @dataclass
 class _Planned:
@@ -94,14 +88,14 @@ def _split_config(config: Mapping[str, Any] | None) -> tuple[dict, dict[str, dic
             per[key] = _auditor_overrides(key, value, names)
         else:
             allowed = sorted(RUN_KEYS) + ["auditors", "<auditor name>"]
-            raise SpecError(f"config: unknown key {key!r}.{_did_you_mean(key, [*RUN_KEYS, *names])}"
+            raise SpecError(f"config: unknown key {key!r}.{did_you_mean(key, [*RUN_KEYS, *names])}"
                             f" Allowed: {', '.join(allowed)}")
     return run, per
 
 
 def _auditor_overrides(name: str, value: Any, names: Sequence[str]) -> dict:
     if name not in names:
-        raise UnknownNameError(f"config: unknown auditor {name!r}.{_did_you_mean(name, names)}")
+        raise UnknownNameError(f"config: unknown auditor {name!r}.{did_you_mean(name, names)}")
     if not isinstance(value, Mapping):
         raise SpecError(f"config[{name!r}] must be a mapping of params/thresholds, got "
                         f"{type(value).__name__}")
@@ -154,7 +148,7 @@ def resolve_auditors(auditors: Any, per: Mapping[str, dict] | None = None) -> li
         thresholds = {**thresholds, **over.get("thresholds", {})}
         if instance is None:
             if name not in names:
-                raise UnknownNameError(f"unknown auditor {name!r}.{_did_you_mean(name, names)} "
+                raise UnknownNameError(f"unknown auditor {name!r}.{did_you_mean(name, names)} "
                                        f"Available: {', '.join(names)}")
             try:
                 cls = get_auditor_class(name)
@@ -170,7 +164,7 @@ def resolve_auditors(auditors: Any, per: Mapping[str, dict] | None = None) -> li
             if bad:
                 raise UnknownNameError(
                     f"auditor {name!r}: unknown parameter(s) {bad}."
-                    f"{_did_you_mean(bad[0], allowed)} It accepts: {', '.join(allowed)}")
+                    f"{did_you_mean(bad[0], allowed)} It accepts: {', '.join(allowed)}")
             instance = cls(**params)
         elif params:
             raise SpecError(f"auditor {name!r} was given as an instance; set its parameters "

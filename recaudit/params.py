@@ -12,16 +12,22 @@ results, reports and cache keys through ``get_params()``.
 Cut(k=5, mode='top')
 >>> Cut(5).get_params()
 {'k': 5, 'mode': 'top'}
+
+A parameter whose value is too long to read in a repr (a pool of sentences) is listed in
+``_repr_exclude``: it stays in ``get_params()``, only the repr leaves it out.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Params:
     """``get_params()`` and ``repr`` from the ``__init__`` signature."""
+
+    #: Parameters the repr leaves out (still in ``get_params()``).
+    _repr_exclude: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -37,5 +43,6 @@ class Params:
         return {name: getattr(self, name, None) for name in self._param_names()}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                         if k not in self._repr_exclude)
         return f"{type(self).__name__}({args})"

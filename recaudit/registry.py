@@ -108,6 +108,10 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()
 
+    def __getitem__(self, name: str) -> T:
+        """``registry[name]`` is :meth:`get` (an unknown name raises a ``KeyError``)."""
+        return self.get(name)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
@@ -157,8 +161,9 @@ class Registry(Generic[T]):
     def _check(self, name: str, obj: Any, *, source: str) -> None:
         if self.base is not None and not (isinstance(obj, type)
                                           and issubclass(obj, self.base)):
-            raise TypeError(f"{source} does not point to a {self.base.__name__} "
-                            f"subclass: {obj!r}")
+            base = self.base.__name__
+            article = "an" if base[:1].lower() in "aeiou" else "a"
+            raise TypeError(f"{source} does not point to {article} {base} subclass: {obj!r}")
 
     def _adopt(self, name: str, obj: Any, *, source: str) -> T:
         self._check(name, obj, source=source)

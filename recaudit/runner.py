@@ -25,18 +25,13 @@ if TYPE_CHECKING:
 
 
 def build_dataset(spec: AuditSpec) -> Any:
-    """The :class:`~recaudit.datasets.AuditDataset` the spec's ``dataset:`` names."""
-    from . import datasets
+    """The :class:`~recaudit.datasets.AuditDataset` the spec's ``dataset:`` names, built
+    through :data:`recaudit.data.DATASET_KINDS`."""
+    from .data._kinds import build_dataset as build
 
-    d = {k: v for k, v in spec.dataset.items() if k != "kind"}
     kind = spec.dataset.get("kind", "synthetic")
     try:
-        if kind == "synthetic":
-            eff = d.pop("effects", None)
-            effects = datasets.Effects(**eff) if eff is not None else None
-            return datasets.synthetic(effects=effects, **d)
-        d["path"] = spec.resolve_path(d["path"])
-        return getattr(datasets, kind)(**d)
+        return build({**spec.dataset, "kind": kind}, spec.resolve_path)
     except RecauditError:
         raise
     except (ValueError, TypeError, FileNotFoundError) as exc:

@@ -20,14 +20,12 @@ spec file; output paths are relative to the working directory.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 
 TOP_KEYS = ("title", "dataset", "model", "auditors", "seed", "run", "output", "ablation",
             "executor", "models", "compare")
@@ -36,16 +34,11 @@ RUN_KEYS = ("n_bootstrap", "n_permutations", "alpha", "cache", "batch_size", "pr
 OUTPUT_KEYS = ("html", "json", "csv")
 ABLATION_KEYS = ("mitigations", "seeds", "utility_k", "utility_users")
 AUDITOR_KEYS = ("name", "params", "thresholds")
-SYNTHETIC_KEYS = ("kind", "n_users", "n_items", "seed", "effects", "min_interactions",
-                  "max_interactions", "taste", "name")
-MOVIELENS_KEYS = ("kind", "path", "download", "provider", "min_rating")
-DATASET_KINDS = ("synthetic", "movielens_100k", "movielens_1m")
 
 
 # ------------------------------------------------------------------ validation helpers
 def _suggest(key: str, allowed: Any) -> str:
-    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(key, allowed, n=1)
 
 
 def _check_keys(d: Any, allowed: Any, path: str) -> dict[str, Any]:
@@ -79,31 +72,28 @@ def _typed(value: Any, kind: type | tuple, path: str, *, low: float | None = Non
 
 
 def _validate_dataset(d: Any) -> dict[str, Any]:
-    d = _check_keys(d, ["kind", *SYNTHETIC_KEYS, *MOVIELENS_KEYS], "dataset")
-    kind = d.get("kind", "synthetic")
-    if kind not in DATASET_KINDS:
-        raise SpecError(f"dataset.kind: unknown kind {kind!r}.{_suggest(kind, DATASET_KINDS)} "
-                        f"Allowed: {', '.join(DATASET_KINDS)}")
-    d = _check_keys(d, SYNTHETIC_KEYS if kind == "synthetic" else MOVIELENS_KEYS, "dataset")
-    d["kind"] = kind
-    if kind == "synthetic":
-        for key in ("n_users", "n_items", "seed", "min_interactions", "max_interactions"):
-            if key in d:
-                _typed(d[key], int, f"dataset.{key}", low=0)
-        if "taste" in d:
-            d["taste"] = _typed(d["taste"], float, "dataset.taste", low=0)
-        if "effects" in d:
-            from .data._synthetic import Effects
+    """``dataset:``, checked against its kind in :data:`recaudit.data.DATASET_KINDS`."""
+    from .data._kinds import dataset_kind, dataset_kind_names, every_dataset_key
 
-            names = [f.name for f in dataclasses.fields(Effects)]
-            eff = _check_keys(d["effects"] or {}, names, "dataset.effects")
-            d["effects"] = {k: _typed(v, float, f"dataset.effects.{k}", low=0)
-                            for k, v in eff.items()}
-    else:
-        if "path" not in d:
-            raise SpecError(f"dataset.path: required for kind {kind!r} (the folder with the "
-                            "MovieLens files)")
-        _typed(d["path"], str, "dataset.path")
+    name = d.get("kind", "synthetic") if isinstance(d, Mapping) else None
+    d = _check_keys(d, every_dataset_key(name), "dataset")
+    kinds = dataset_kind_names()
+    if name not in kinds:
+        raise SpecError(f"dataset.kind: unknown kind {name!r}.{_suggest(name, kinds)} "
+                        f"Allowed: {', '.join(kinds)}")
+    kind = dataset_kind(name)
+    d = _check_keys(d, kind.keys, "dataset")
+    d["kind"] = name
+    for key, what in kind.required.items():
+        if key not in d:
+            raise SpecError(f"dataset.{key}: required for kind {name!r} ({what})")
+    for key, (typ, low) in kind.types.items():
+        if key in d:
+            d[key] = _typed(d[key], typ, f"dataset.{key}", low=low)
+    for key, (keys, typ, low) in kind.nested.items():
+        if key in d:
+            sub = _check_keys(d[key] or {}, keys(), f"dataset.{key}")
+            d[key] = {k: _typed(v, typ, f"dataset.{key}.{k}", low=low) for k, v in sub.items()}
     return d
 
 

@@ -113,3 +113,30 @@ def test_params_mixin_repr_and_get_params():
         pass
 
     assert NoInit().get_params() == {} and repr(NoInit()) == "NoInit()"
+
+
+def test_getitem_is_get_and_unknown_names_are_key_errors():
+    reg: Registry = Registry("colour")
+    reg.register("red", Red)
+    assert reg["red"] is Red
+    with pytest.raises(KeyError, match="Did you mean 'red'"):
+        reg["rde"]
+
+
+def test_base_class_message_uses_the_right_article():
+    class Auditor:
+        pass
+
+    with pytest.raises(TypeError, match="does not point to an Auditor subclass"):
+        Registry("auditor", base=Auditor).register("x", int)
+
+
+def test_params_repr_exclude_keeps_get_params_whole():
+    class Pool(Params):
+        _repr_exclude = ("sentences",)
+
+        def __init__(self, sentences=("a", "b"), n=2):
+            self.sentences, self.n = sentences, n
+
+    assert repr(Pool()) == "Pool(n=2)"
+    assert Pool().get_params() == {"sentences": ("a", "b"), "n": 2}

@@ -5,6 +5,7 @@ Built-in auditors are imported lazily by name; see :func:`available_auditors`.
 
 from ._base import AuditContext, Auditor
 from ._registry import (
+    AUDITORS,
     BUILTIN_AUDITORS,
     ENTRY_POINT_GROUP,
     available_auditors,
@@ -15,6 +16,7 @@ from ._registry import (
 from ._verdict import assign_verdicts
 
 __all__ = [
-    "AuditContext", "Auditor", "BUILTIN_AUDITORS", "ENTRY_POINT_GROUP", "assign_verdicts",
-    "available_auditors", "get_auditor_class", "make_auditor", "register_auditor",
+    "AUDITORS", "AuditContext", "Auditor", "BUILTIN_AUDITORS", "ENTRY_POINT_GROUP",
+    "assign_verdicts", "available_auditors", "get_auditor_class", "make_auditor",
+    "register_auditor",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..params import Params
 from ..results import AuditResult, Metric
 
 
@@ -47,14 +47,15 @@ class AuditContext:
         return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True)
 
 
-class Auditor:
+class Auditor(Params):
     """Base class of every auditor.
 
     Subclasses declare ``name`` (set by :func:`register_auditor`), ``family``, ``requires``
     (capabilities the model must declare), ``method`` and ``citation`` (shown in reports),
     ``default_thresholds`` (metric name, or ``name@scope``, to the largest acceptable
     effect), take their parameters as keyword arguments in ``__init__`` (stored, nothing
-    else, as in scikit-learn) and implement :meth:`run`.
+    else, as in scikit-learn: :class:`~recaudit.params.Params` reads them back for
+    ``get_params()`` and the repr) and implement :meth:`run`.
 
     Examples
     --------
@@ -80,16 +81,7 @@ class Auditor:
     def __init__(self, *, thresholds: dict[str, float] | None = None) -> None:
         self.thresholds = dict(thresholds or {})
 
-    # -------------------------------------------------------------- parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-    def get_params(self) -> dict[str, Any]:
-        return {n: getattr(self, n, None) for n in self._param_names()}
-
+    # -------------------------------------------------------------- thresholds
     def threshold_for(self, name: str, scope: str = "all") -> float | None:
         merged = {**self.default_thresholds, **self.thresholds}
         for key in (f"{name}@{scope}", name):
@@ -121,7 +113,3 @@ class Auditor:
 
     def run(self, model: Any, data: Any, ctx: AuditContext) -> AuditResult:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"

@@ -1,24 +1,64 @@
 """Auditor registry: built-ins (lazy), ``@register_auditor``, and entry-point plug-ins.
 
-Built-ins are listed as ``"module:Class"`` strings and imported on first use, like
-lm-evaluation-harness' lazy registry; third-party packages add auditors through the
-``recaudit.auditors`` entry-point group.
+One :class:`~recaudit.registry.Registry`, :data:`AUDITORS`. Built-ins are ``lazy`` entries
+(``"module:Class"`` strings imported on first use, like lm-evaluation-harness' lazy
+registry); third-party packages add auditors through the ``recaudit.auditors`` entry-point
+group; ``@register_auditor("name")`` registers a class in this process and sets its
+``name``.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
 from ..errors import UnknownNameError
+from ..registry import Registry
 from ._base import Auditor
 
 ENTRY_POINT_GROUP = "recaudit.auditors"
 
-BUILTIN_AUDITORS: dict[str, str] = {
+#: Built-in name -> ``"module:Class"`` (AUDITORS' lazy table; filled below).
+BUILTIN_AUDITORS: dict[str, str] = {}
+#: Name -> class, for every auditor loaded or registered in this process.
+_REGISTERED: dict[str, type[Auditor]] = {}
+
+
+class _AuditorRegistry(Registry):
+    """:data:`AUDITORS` keeps its tables in this module's globals, looked up on each use:
+    ``BUILTIN_AUDITORS`` (lazy built-ins), ``_REGISTERED`` (loaded classes) and
+    ``entry_points`` (the plug-in lookup), so swapping one of them here (tests isolate the
+    registry with a copy of ``_REGISTERED``, or fake the plug-ins) swaps it for the
+    registry too."""
+
+    @property
+    def _objects(self) -> dict[str, Any]:
+        return _REGISTERED
+
+    @_objects.setter
+    def _objects(self, value: dict[str, Any]) -> None:
+        global _REGISTERED
+        _REGISTERED = value
+
+    @property
+    def _lazy(self) -> dict[str, str]:
+        return BUILTIN_AUDITORS
+
+    @_lazy.setter
+    def _lazy(self, value: dict[str, str]) -> None:
+        global BUILTIN_AUDITORS
+        BUILTIN_AUDITORS = value
+
+    def _entry_points(self) -> dict[str, Any]:
+        return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+#: Every auditor name: the built-ins, ``@register_auditor`` classes and plug-ins.
+AUDITORS: Registry[type[Auditor]] = _AuditorRegistry(
+    "auditor", base=Auditor, entry_point_group=ENTRY_POINT_GROUP, set_name=True)
+
+for _name, _target in {
     "popularity_bias": "recaudit.auditors.bias.popularity:PopularityBias",
     "position_bias": "recaudit.auditors.bias.position:PositionBias",
     "consumer_fairness": "recaudit.auditors.fairness.consumer:ConsumerFairness",
@@ -32,9 +72,9 @@ BUILTIN_AUDITORS: dict[str, str] = {
         "recaudit.auditors.explanation.attribution:AttributionFaithfulness",
     "explanation_faithfulness":
         "recaudit.auditors.explanation.natural_language:ExplanationFaithfulness",
-}
-
-_REGISTERED: dict[str, type[Auditor]] = {}
+}.items():
+    AUDITORS.lazy(_name, _target)
+del _name, _target
 
 
 def register_auditor(name: str) -> Callable[[type[Auditor]], type[Auditor]]:
@@ -47,52 +87,19 @@ def register_auditor(name: str) -> Callable[[type[Auditor]], type[Auditor]]:
         if not (isinstance(cls, type) and issubclass(cls, Auditor)):
             raise TypeError(f"@register_auditor({name!r}) expects an Auditor subclass, "
                             f"got {cls!r}")
-        existing = _REGISTERED.get(name)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ValueError(f"auditor name {name!r} is already registered to "
-                             f"{existing.__module__}.{existing.__qualname__}")
-        target = BUILTIN_AUDITORS.get(name)
-        if target is not None and target.split(":")[0] != cls.__module__ and existing is None:
-            raise ValueError(f"auditor name {name!r} is reserved for the built-in {target}")
-        cls.name = name
-        _REGISTERED[name] = cls
-        return cls
+        return AUDITORS.register(name, cls)
 
     return decorate
 
 
-def _plugin_entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def available_auditors() -> list[str]:
     """Every auditor name: built-in, registered in this process, or from plug-ins."""
-    return sorted(set(BUILTIN_AUDITORS) | set(_REGISTERED) | set(_plugin_entry_points()))
+    return AUDITORS.names()
 
 
 def get_auditor_class(name: str) -> type[Auditor]:
     """The class registered under ``name``; unknown names raise with suggestions."""
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    if name in BUILTIN_AUDITORS:
-        module, attr = BUILTIN_AUDITORS[name].split(":")
-        cls = getattr(importlib.import_module(module), attr)
-        _REGISTERED.setdefault(name, cls)
-        cls.name = name
-        return cls
-    eps = _plugin_entry_points()
-    if name in eps:
-        cls = eps[name].load()
-        if not (isinstance(cls, type) and issubclass(cls, Auditor)):
-            raise TypeError(f"entry point {name!r} in group {ENTRY_POINT_GROUP!r} does not "
-                            f"point to an Auditor subclass: {cls!r}")
-        cls.name = name
-        _REGISTERED[name] = cls
-        return cls
-    names = available_auditors()
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownNameError(f"unknown auditor {name!r}.{hint} Available: {', '.join(names)}")
+    return AUDITORS.get(name)
 
 
 def make_auditor(name: str, **params: Any) -> Auditor:

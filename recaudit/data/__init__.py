@@ -1,4 +1,6 @@
-"""Datasets: ``AuditDataset``, synthetic worlds with planted effects, MovieLens loaders."""
+"""Datasets: ``AuditDataset``, synthetic worlds with planted effects, MovieLens loaders, and
+:data:`DATASET_KINDS`, the table of the ``dataset: {kind: ...}`` a spec may name (third-party
+kinds come from the ``recaudit.datasets`` entry-point group)."""
 
 from importlib import import_module
 from typing import Any
@@ -6,6 +8,9 @@ from typing import Any
 from ._dataset import AuditDataset, from_frames, leave_last_out
 
 _LAZY = {
+    "DATASET_KINDS": "._kinds",
+    "DatasetKind": "._kinds",
+    "dataset_kind": "._kinds",
     "Effects": "._synthetic",
     "synthetic": "._synthetic",
     "movielens_100k": "._movielens",

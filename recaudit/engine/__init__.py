@@ -3,22 +3,27 @@
 :class:`CachedRecommender` de-duplicates identical requests, serves repeated ones from an
 on-disk SQLite cache (:class:`RequestCache`), batches the misses to the model through an
 executor (:class:`LocalExecutor` in this process, or :class:`RayExecutor`: model replicas in
-Ray actors) and accounts the cost of every auditor.
+Ray actors, or a third-party kind from the ``recaudit.executors`` entry points; see
+:data:`EXECUTOR_KINDS`) and accounts the cost of every auditor.
 """
 
 from ._cache import RequestCache, default_cache_path
 from ._cached import CachedRecommender, open_cache
 from ._chunks import chunked
 from ._executor import (
+                        EXECUTOR_KINDS,
                         Executor,
+                        ExecutorKind,
                         LocalExecutor,
                         ModelCall,
+                        executor_kind,
                         make_executor,
                         run_batches,
                         validate_executor_spec,
 )
 from ._ray import MissingDependencyError, RayExecutor
 
-__all__ = ["CachedRecommender", "Executor", "LocalExecutor", "MissingDependencyError",
-           "ModelCall", "RayExecutor", "RequestCache", "chunked", "default_cache_path",
-           "make_executor", "open_cache", "run_batches", "validate_executor_spec"]
+__all__ = ["EXECUTOR_KINDS", "CachedRecommender", "Executor", "ExecutorKind", "LocalExecutor",
+           "MissingDependencyError", "ModelCall", "RayExecutor", "RequestCache", "chunked",
+           "default_cache_path", "executor_kind", "make_executor", "open_cache",
+           "run_batches", "validate_executor_spec"]

@@ -9,22 +9,23 @@ The engine hands executors a :class:`ModelCall` as ``fn``: a picklable task that
 model, its fingerprint and the method, so a distributed executor can ship the model to its
 workers once and then send only request batches. Any other callable works with the local
 executor (and, more slowly, with Ray: it is shipped with every batch).
+
+A spec's ``executor: {kind: ...}`` names an :class:`ExecutorKind` in :data:`EXECUTOR_KINDS`:
+``local``, ``ray``, or a third-party kind from the ``recaudit.executors`` entry-point group
+(an :class:`ExecutorKind`, or an executor class whose keyword parameters are its spec keys).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from ..errors import SpecError
+from ..errors import SpecError, did_you_mean
+from ..registry import Registry, accepted_parameters
 
 B = TypeVar("B")
-
-#: ``executor`` kinds accepted by :func:`make_executor` (and in specs).
-EXECUTOR_KINDS = ("local", "ray")
-RAY_KEYS = ("kind", "address", "num_workers", "gpus_per_worker", "cpus_per_worker",
-            "batches_in_flight", "init")
 
 
 class Executor(Protocol):
@@ -111,6 +112,47 @@ def run_batches(fn: Callable[[B], Any], batches: Sequence[B], *,
     yield from (executor or LocalExecutor()).run(fn, batches)
 
 
+# ====================================================================== executor kinds
+@dataclass(frozen=True)
+class ExecutorKind:
+    """One ``executor: {kind: ...}`` of a spec: its builder and the keys it accepts.
+
+    What ``build`` returns is owned by the audit that built it: it needs ``run(fn,
+    batches)`` (see :class:`Executor`), ``close()`` and ``with`` support, as
+    :class:`LocalExecutor` has.
+    """
+
+    name: str
+    description: str
+    #: ``build(**options) -> executor``; ``options`` is the validated spec without ``kind``.
+    build: Callable[..., Any]
+    #: The keys a spec of this kind accepts, ``kind`` included.
+    keys: tuple[str, ...] = ("kind",)
+    #: ``check(spec, path)``: checks of the values, raising SpecError naming ``path.key``.
+    check: Callable[[dict[str, Any], str], None] | None = None
+
+
+#: ``executor`` kinds accepted by :func:`make_executor` (and in specs).
+EXECUTOR_KINDS: Registry[Any] = Registry("executor", entry_point_group="recaudit.executors")
+EXECUTOR_KINDS.register("local", ExecutorKind(
+    "local", "batches one after another in this process", LocalExecutor))
+EXECUTOR_KINDS.lazy("ray", "recaudit.engine._ray:RAY")
+
+
+def executor_kind(name: str) -> ExecutorKind:
+    """The :class:`ExecutorKind` registered as ``name``; an executor class registered
+    directly (a plug-in) becomes one whose keys are its keyword parameters."""
+    obj = EXECUTOR_KINDS.get(name)
+    if isinstance(obj, ExecutorKind):
+        return obj
+    if isinstance(obj, type) and callable(getattr(obj, "run", None)):
+        doc = (obj.__doc__ or "").strip()
+        return ExecutorKind(name, doc.splitlines()[0] if doc else "", obj,
+                            ("kind", *accepted_parameters(obj)))
+    raise TypeError(f"executor kind {name!r} is registered as {obj!r}, not an ExecutorKind or "
+                    "an executor class (one with a run method)")
+
+
 def validate_executor_spec(spec: Any, path: str = "executor") -> dict[str, Any]:
     """Check an executor spec key by key; returns it as a dict with its ``kind``.
 
@@ -125,54 +167,32 @@ def validate_executor_spec(spec: Any, path: str = "executor") -> dict[str, Any]:
     ...
     recaudit.errors.SpecError: executor: unknown key 'executor.workers'. Did you mean ...
     """
-    import difflib
-
     if isinstance(spec, str):
         spec = {"kind": spec}
     if not isinstance(spec, Mapping):
         raise SpecError(f"{path}: expected a mapping like {{kind: local}} or {{kind: ray, "
                         f"num_workers: 2}}, got {type(spec).__name__} ({spec!r})")
     spec = dict(spec)
-    kind = spec.get("kind", "local")
-    if kind not in EXECUTOR_KINDS:
-        close = difflib.get_close_matches(str(kind), EXECUTOR_KINDS, n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise SpecError(f"{path}.kind: unknown executor {kind!r}.{hint} Allowed: "
-                        f"{', '.join(EXECUTOR_KINDS)}")
-    allowed = ("kind",) if kind == "local" else RAY_KEYS
+    name = spec.get("kind", "local")
+    if name not in EXECUTOR_KINDS:
+        names = EXECUTOR_KINDS.names()
+        raise SpecError(f"{path}.kind: unknown executor {name!r}."
+                        f"{did_you_mean(name, names, n=1)} Allowed: {', '.join(names)}")
+    kind = executor_kind(name)
     for key in spec:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{path}: unknown key '{path}.{key}'.{hint} Allowed keys for "
-                            f"kind {kind!r}: {', '.join(allowed)}")
-    spec["kind"] = kind
-    if kind == "ray":
-        address = spec.get("address")
-        if address is not None and (not isinstance(address, str) or not (
-                address == "auto" or address == "local" or "://" in address
-                or ":" in address)):
-            raise SpecError(f"{path}.address: expected 'auto', 'local', 'host:port' or "
-                            f"'ray://host:port', got {address!r}")
-        for key, low in (("num_workers", 1), ("batches_in_flight", 1)):
-            value = spec.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < low):
-                raise SpecError(f"{path}.{key}: expected an integer >= {low}, got {value!r}")
-        for key in ("gpus_per_worker", "cpus_per_worker"):
-            value = spec.get(key)
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float)) or value < 0):
-                raise SpecError(f"{path}.{key}: expected a number >= 0, got {value!r}")
-        init = spec.get("init")
-        if init is not None and not isinstance(init, Mapping):
-            raise SpecError(f"{path}.init: expected a mapping of ray.init() keywords, got "
-                            f"{init!r}")
+        if key not in kind.keys:
+            raise SpecError(f"{path}: unknown key '{path}.{key}'."
+                            f"{did_you_mean(key, kind.keys, n=1)} Allowed keys for "
+                            f"kind {name!r}: {', '.join(kind.keys)}")
+    spec["kind"] = name
+    if kind.check is not None:
+        kind.check(spec, path)
     return spec
 
 
 def make_executor(spec: Any) -> Any:
-    """An executor from ``None``, an executor, ``"local"``/``"ray"`` or a spec mapping.
+    """An executor from ``None``, an executor, a kind name (``"local"``, ``"ray"``, a
+    plug-in's) or a spec mapping.
 
     ``{kind: ray, address: auto | "ray://host:port", num_workers: N, gpus_per_worker: g}``
     builds a :class:`~recaudit.engine.RayExecutor` (Ray is imported only then).
@@ -187,9 +207,5 @@ def make_executor(spec: Any) -> Any:
     if callable(getattr(spec, "run", None)):
         return spec
     spec = validate_executor_spec(spec)
-    if spec["kind"] == "local":
-        return LocalExecutor()
-    from ._ray import RayExecutor
-
-    kwargs = {k: v for k, v in spec.items() if k != "kind"}
-    return RayExecutor(**kwargs)
+    kind = executor_kind(spec["kind"])
+    return kind.build(**{k: v for k, v in spec.items() if k != "kind"})

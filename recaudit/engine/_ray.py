@@ -21,11 +21,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ..errors import RecauditError
-from ._executor import ModelCall, call_model
+from ..errors import RecauditError, SpecError
+from ._executor import ExecutorKind, ModelCall, call_model
 
 #: How many models a worker keeps loaded (an audit uses one; ``fit`` makes shadow models).
 _MODELS_PER_WORKER = 2
+#: The keys of a spec's ``executor: {kind: ray, ...}``.
+RAY_KEYS = ("kind", "address", "num_workers", "gpus_per_worker", "cpus_per_worker",
+            "batches_in_flight", "init")
 
 
 class MissingDependencyError(RecauditError, ImportError):
@@ -263,3 +266,32 @@ class RayExecutor:
                     ray.cancel(ref)
                 except Exception:  # finished meanwhile, or not cancellable
                     pass
+
+
+def check_ray_spec(spec: dict[str, Any], path: str) -> None:
+    """The values of an ``executor: {kind: ray, ...}`` spec (its keys are checked already)."""
+    address = spec.get("address")
+    if address is not None and (not isinstance(address, str) or not (
+            address == "auto" or address == "local" or "://" in address
+            or ":" in address)):
+        raise SpecError(f"{path}.address: expected 'auto', 'local', 'host:port' or "
+                        f"'ray://host:port', got {address!r}")
+    for key, low in (("num_workers", 1), ("batches_in_flight", 1)):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < low):
+            raise SpecError(f"{path}.{key}: expected an integer >= {low}, got {value!r}")
+    for key in ("gpus_per_worker", "cpus_per_worker"):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, float)) or value < 0):
+            raise SpecError(f"{path}.{key}: expected a number >= 0, got {value!r}")
+    init = spec.get("init")
+    if init is not None and not isinstance(init, Mapping):
+        raise SpecError(f"{path}.init: expected a mapping of ray.init() keywords, got "
+                        f"{init!r}")
+
+
+#: The ``ray`` executor kind (``EXECUTOR_KINDS`` loads it from here on first use).
+RAY = ExecutorKind("ray", "model replicas in Ray actors", RayExecutor, RAY_KEYS,
+                   check_ray_spec)

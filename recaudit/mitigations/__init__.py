@@ -1,5 +1,9 @@
 """Mitigations wrap the model under test; a mitigated model is again a Recommender.
 
+:data:`MITIGATIONS` is the registry by name: the built-ins below, anything registered with
+``MITIGATIONS.register("name", cls)``, and third-party mitigations from the
+``recaudit.mitigations`` entry-point group. A mitigation class declares its own ``name``.
+
 >>> import recaudit as ra
 >>> ra.mitigations.get("counterfactual_prompting", mode="ensemble")
 CounterfactualPrompting(mode='ensemble', attributes=None)
@@ -7,36 +11,32 @@ CounterfactualPrompting(mode='ensemble', attributes=None)
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from ..errors import UnknownNameError
+from ..registry import Registry
 from ._base import Identity, MitigatedRecommender, Mitigation
 from ._counterfactual import CounterfactualPrompting
 from ._decoding import DebiasedDecoding
 from ._reweighting import Reweighting, kamiran_calders_weights, popularity_group_weights
 
-MITIGATIONS: dict[str, type[Mitigation]] = {
-    "identity": Identity,
-    "reweighting": Reweighting,
-    "counterfactual_prompting": CounterfactualPrompting,
-    "debiased_decoding": DebiasedDecoding,
-}
+MITIGATIONS: Registry[type[Mitigation]] = Registry(
+    "mitigation", base=Mitigation, entry_point_group="recaudit.mitigations")
+for _cls in (Identity, Reweighting, CounterfactualPrompting, DebiasedDecoding):
+    MITIGATIONS.register(_cls.name, _cls)
+del _cls
 
 
 def available() -> list[str]:
-    return sorted(MITIGATIONS)
+    """Every mitigation name: built-in, registered in this process, or from plug-ins."""
+    return MITIGATIONS.names()
 
 
 def get(name: str, **params: Any) -> Mitigation:
     """Build a mitigation from its registry name (what YAML specs use)."""
-    if name not in MITIGATIONS:
-        close = difflib.get_close_matches(name, MITIGATIONS, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownNameError(f"unknown mitigation {name!r}.{hint} "
-                               f"Available: {', '.join(available())}")
+    cls = MITIGATIONS.get(name)
     try:
-        return MITIGATIONS[name](**params)
+        return cls(**params)
     except TypeError as exc:
         raise UnknownNameError(f"bad parameter(s) for mitigation {name!r}: {exc}") from exc
 

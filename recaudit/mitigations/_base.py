@@ -7,7 +7,6 @@ parameters, so the engine cache never mixes mitigated and unmitigated answers.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -15,21 +14,19 @@ import numpy as np
 
 from ..contract import BaseRecommender, Ranking, Request, stable_hash
 from ..errors import CapabilityError
+from ..params import Params
 
 
-class Mitigation:
+class Mitigation(Params):
     """Base class: store keyword parameters in ``__init__``; build the wrapper in ``wrap``.
 
-    ``requires`` lists the capabilities the wrapped model must declare.
+    ``name`` is the registry name (a class attribute), ``requires`` lists the capabilities
+    the wrapped model must declare; ``get_params()`` and the repr come from
+    :class:`~recaudit.params.Params`.
     """
 
     name: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset({"rank"})
-
-    def get_params(self) -> dict[str, Any]:
-        sig = inspect.signature(type(self).__init__)
-        return {p.name: getattr(self, p.name, None) for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
     def check(self, model: Any) -> None:
         missing = set(self.requires) - set(getattr(model, "capabilities", ()))
@@ -45,9 +42,6 @@ class Mitigation:
     def label(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{self.name}({params})"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
 
 def model_data(model: Any, data: Any) -> Any:

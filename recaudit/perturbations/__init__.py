@@ -18,6 +18,7 @@ likelihood (models with the ``gradients`` capability); ``item_text_attack`` uses
 """
 
 from ._base import (
+    PERTURBATIONS,
     Perturbation,
     TitlePerturbation,
     as_perturbations,
@@ -38,8 +39,8 @@ from .whitespace import WhitespaceNoise
 
 __all__ = [
     "COMMON_WORDS", "CandidateShuffle", "CaseChange", "CharTypos", "HistoryShuffle",
-    "HistoryTruncation", "IrrelevantSentence", "NeighbourSwap", "PROMOTIONAL_WORDS",
-    "Perturbation", "TitlePerturbation", "Vocabulary", "WhitespaceNoise",
+    "HistoryTruncation", "IrrelevantSentence", "NeighbourSwap", "PERTURBATIONS",
+    "PROMOTIONAL_WORDS", "Perturbation", "TitlePerturbation", "Vocabulary", "WhitespaceNoise",
     "as_perturbations", "available_perturbations", "current_title", "get_perturbation",
     "hotflip_tokens", "register_perturbation", "title_words", "typo",
 ]

@@ -4,11 +4,14 @@ A perturbation maps a :class:`~recaudit.Request` to a perturbed request. It acts
 request fields (history, candidates, ``item_text`` overrides, ``prompt_extra``), so it works
 on any model; text perturbations change only what the model reads: item ids stay, and
 utility on held-out items can still be measured.
+
+Perturbations are registered by name in :data:`PERTURBATIONS` (``@register_perturbation``
+on the class, or an entry point in the ``recaudit.perturbations`` group of a third-party
+package).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import zlib
 from collections.abc import Callable, Iterable
@@ -18,21 +21,24 @@ import numpy as np
 
 from ..contract import Request
 from ..errors import UnknownNameError
+from ..params import Params
+from ..registry import Registry
 
 #: A word a text perturbation may touch: alphabetic, at least 3 letters (years and short
 #: words such as "of" are left alone, as in CheckList's typo perturbation).
 WORD = re.compile(r"[A-Za-z][A-Za-z']{2,}")
 
-_REGISTRY: dict[str, type[Perturbation]] = {}
 
 
-class Perturbation:
+class Perturbation(Params):
     """Base class: a named, seeded request perturbation with a ``strength`` in [0, 1].
 
     Subclasses set ``name``, ``kind`` (``text``, ``history``, ``candidates`` or ``prompt``),
     ``preserves_meaning`` (False when the perturbation removes information, such as history
     truncation, so some change in the output is legitimate), ``default_strength``, and
-    implement :meth:`_apply`.
+    implement :meth:`_apply`. Their ``__init__`` keywords are stored under the same names:
+    ``get_params()``, :meth:`params`, :meth:`describe` and the repr read them from the
+    signature (:class:`~recaudit.params.Params`), in signature order.
 
     Parameters
     ----------
@@ -57,8 +63,10 @@ class Perturbation:
         self.seed = int(seed)
 
     def params(self) -> dict[str, Any]:
-        """Parameters other than ``strength`` and ``seed`` (shown in reports)."""
-        return {}
+        """Parameters other than ``strength`` and ``seed`` (shown in reports), less the
+        ones the repr leaves out (``_repr_exclude``)."""
+        return {k: v for k, v in self.get_params().items()
+                if k not in ("strength", "seed", *self._repr_exclude)}
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "strength": self.strength,
@@ -78,10 +86,6 @@ class Perturbation:
 
     def _apply(self, request: Request, data: Any, rng: np.random.Generator) -> Request:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        extra = "".join(f", {k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}(strength={self.strength}, seed={self.seed}{extra})"
 
 
 class TitlePerturbation(Perturbation):
@@ -103,9 +107,6 @@ class TitlePerturbation(Perturbation):
             raise ValueError(f"perturbation {self.name!r}: target must be 'history' or 'all', "
                              f"got {target!r}")
         self.target = target
-
-    def params(self) -> dict[str, Any]:
-        return {"target": self.target}
 
     def perturb_text(self, text: str, rng: np.random.Generator) -> str:
         raise NotImplementedError
@@ -166,21 +167,21 @@ def match_case(template: str, word: str) -> str:
 
 
 # ------------------------------------------------------------------------ registry
+#: Every perturbation by name; a class declares its own ``name``.
+PERTURBATIONS: Registry[type[Perturbation]] = Registry(
+    "perturbation", base=Perturbation, entry_point_group="recaudit.perturbations")
+
+
 def register_perturbation(cls: type[Perturbation]) -> type[Perturbation]:
     """Class decorator: register a :class:`Perturbation` subclass under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__qualname__} has no 'name'")
-    existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing.__qualname__ != cls.__qualname__:
-        raise ValueError(f"perturbation name {cls.name!r} is already registered to "
-                         f"{existing.__module__}.{existing.__qualname__}")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return PERTURBATIONS.register(cls.name, cls)
 
 
 def available_perturbations() -> list[str]:
-    """Every registered perturbation name."""
-    return sorted(_REGISTRY)
+    """Every perturbation name: registered in this process or from plug-ins."""
+    return PERTURBATIONS.names()
 
 
 def get_perturbation(name: str, **params: Any) -> Perturbation:
@@ -191,13 +192,7 @@ def get_perturbation(name: str, **params: Any) -> Perturbation:
     >>> get_perturbation("typos", strength=0.3, seed=1)
     CharTypos(strength=0.3, seed=1, target='history', ops=('swap', 'drop', 'insert'))
     """
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        names = available_perturbations()
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownNameError(f"unknown perturbation {name!r}.{hint} "
-                               f"Available: {', '.join(names)}")
+    cls = PERTURBATIONS.get(name)
     try:
         return cls(**params)
     except TypeError as exc:

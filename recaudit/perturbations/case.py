@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -27,15 +27,12 @@ class CaseChange(TitlePerturbation):
     default_strength = 0.5
 
     def __init__(self, strength: float | None = None, seed: int = 0, *,
-                 mode: Literal["lower", "upper", "swap", "random"] = "lower",
-                 target: Literal["history", "all"] = "history") -> None:
+                 target: Literal["history", "all"] = "history",
+                 mode: Literal["lower", "upper", "swap", "random"] = "lower") -> None:
         super().__init__(strength, seed, target=target)
         if mode not in CASE_MODES:
             raise ValueError(f"case: mode must be one of {CASE_MODES}, got {mode!r}")
         self.mode = mode
-
-    def params(self) -> dict[str, Any]:
-        return {**super().params(), "mode": self.mode}
 
     def perturb_text(self, text: str, rng: np.random.Generator) -> str:
         if rng.random() >= self.strength:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -38,6 +37,7 @@ class IrrelevantSentence(Perturbation):
     name = "irrelevant_sentence"
     kind = "prompt"
     default_strength = 0.34
+    _repr_exclude = ("sentences",)  # eight sentences: too long for a repr or a report
 
     def __init__(self, strength: float | None = None, seed: int = 0, *,
                  sentences: Sequence[str] = IRRELEVANT_SENTENCES,
@@ -47,9 +47,6 @@ class IrrelevantSentence(Perturbation):
             raise ValueError("irrelevant_sentence: 'sentences' is empty")
         self.sentences = tuple(sentences)
         self.max_sentences = int(max_sentences)
-
-    def params(self) -> dict[str, Any]:
-        return {"max_sentences": self.max_sentences}
 
     def _apply(self, request, data, rng: np.random.Generator):
         if self.strength == 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -54,9 +54,6 @@ class HistoryTruncation(Perturbation):
             raise ValueError(f"history_truncation: keep must be 'recent' or 'random', "
                              f"got {keep!r}")
         self.keep = keep
-
-    def params(self) -> dict[str, Any]:
-        return {"keep": self.keep}
 
     def _apply(self, request, data, rng: np.random.Generator):
         hist = request.history

@@ -35,16 +35,13 @@ class NeighbourSwap(TitlePerturbation):
     default_strength = 0.25
 
     def __init__(self, strength: float | None = None, seed: int = 0, *,
-                 n_neighbours: int = 1,
-                 target: Literal["history", "all"] = "history") -> None:
+                 target: Literal["history", "all"] = "history",
+                 n_neighbours: int = 1) -> None:
         super().__init__(strength, seed, target=target)
         if n_neighbours < 1:
             raise ValueError(f"word_swap: n_neighbours must be >= 1, got {n_neighbours}")
         self.n_neighbours = int(n_neighbours)
         self._vocab: tuple[str, Vocabulary] | None = None
-
-    def params(self) -> dict[str, Any]:
-        return {**super().params(), "n_neighbours": self.n_neighbours}
 
     def vocabulary(self, data: Any) -> Vocabulary:
         key = data.fingerprint()

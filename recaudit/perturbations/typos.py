@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -55,10 +55,10 @@ class CharTypos(TitlePerturbation):
     ----------
     strength : float, default 0.25
         Probability that an eligible word gets a typo.
-    ops : sequence of {"swap", "drop", "insert"}
-        The typo kinds, one drawn uniformly per typo.
     target : {"history", "all"}
         Perturb history titles only, or candidate titles too.
+    ops : sequence of {"swap", "drop", "insert"}
+        The typo kinds, one drawn uniformly per typo.
 
     Examples
     --------
@@ -74,17 +74,14 @@ class CharTypos(TitlePerturbation):
     default_strength = 0.25
 
     def __init__(self, strength: float | None = None, seed: int = 0, *,
-                 ops: Sequence[Literal["swap", "drop", "insert"]] = TYPO_OPS,
-                 target: Literal["history", "all"] = "history") -> None:
+                 target: Literal["history", "all"] = "history",
+                 ops: Sequence[Literal["swap", "drop", "insert"]] = TYPO_OPS) -> None:
         super().__init__(strength, seed, target=target)
         bad = [o for o in ops if o not in TYPO_OPS]
         if bad or not ops:
             raise ValueError(f"typos: unknown op(s) {bad}; use a non-empty subset of "
                              f"{TYPO_OPS}")
         self.ops = tuple(ops)
-
-    def params(self) -> dict[str, Any]:
-        return {**super().params(), "ops": self.ops}
 
     def perturb_text(self, text: str, rng: np.random.Generator) -> str:
         def one(word: str) -> str | None:
