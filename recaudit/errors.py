@@ -50,6 +50,10 @@ class UnknownNameError(RecauditError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class MissingDependencyError(RecauditError, ImportError):
+    """An optional dependency (Ray, ...) is not installed; names the extra that installs it."""
+
+
 class AuditorCheckError(AssertionError):
     """An auditor broke the auditor contract (``recaudit.testing.check_auditor``); the
     message names the check. An ``AssertionError``, so pytest reports it as a failure."""

@@ -21,7 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ..errors import RecauditError, SpecError
+from ..errors import MissingDependencyError, RecauditError, SpecError
 from ._executor import ExecutorKind, ModelCall, call_model
 
 #: How many models a worker keeps loaded (an audit uses one; ``fit`` makes shadow models).
@@ -29,10 +29,6 @@ _MODELS_PER_WORKER = 2
 #: The keys of a spec's ``executor: {kind: ray, ...}``.
 RAY_KEYS = ("kind", "address", "num_workers", "gpus_per_worker", "cpus_per_worker",
             "batches_in_flight", "init")
-
-
-class MissingDependencyError(RecauditError, ImportError):
-    """An optional dependency (here Ray) is not installed."""
 
 
 def import_ray() -> Any:
