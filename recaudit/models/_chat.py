@@ -3,8 +3,8 @@
 FaiRLLM and LLMRank audited ChatGPT through its API; local models are served the same way
 by vLLM, llama.cpp, Ollama and ``recaudit serve``. A request becomes system and user
 messages (:mod:`._chat_templates`), the answer's free text becomes a top-K list
-(:func:`._chat_parse.parse_list`), and each entry is mapped to the catalog (exact,
-normalised, fuzzy); entries that match nothing, or name an item outside the request's
+(:func:`._chat_parse.parse_list`), and each entry is mapped to the catalog by
+:class:`._matching.CatalogMatcher` (exact, normalised, fuzzy); entries that match nothing, or name an item outside the request's
 candidates, are counted in ``Ranking.hallucinated`` and the answer is kept in
 ``Ranking.raw``.
 
@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RecauditError, RequestError
-from ._chat_parse import FUZZY_THRESHOLD, TitleMatcher, parse_list
+from ._chat_parse import parse_list
 from ._chat_templates import ChatTemplate, chat_template
+from ._matching import FUZZY_THRESHOLD, CatalogMatcher
 from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 #: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
@@ -160,7 +161,7 @@ class ChatRecommender(BaseRecommender):
         self.max_batch_size = int(batch_size)
         self.match_threshold = float(match_threshold)
         self.estimate_above = int(estimate_above)
-        self.matcher = TitleMatcher(data.titles, self.match_threshold)
+        self.matcher = CatalogMatcher(data.titles, self.match_threshold)
         self._client = client
         self._client_lock = threading.Lock()
         self._count_lock = threading.Lock()
@@ -212,7 +213,7 @@ class ChatRecommender(BaseRecommender):
         count of entries that matched no catalog item or an item outside the candidates,
         and the answer text."""
         overrides = request.item_text_dict
-        local = TitleMatcher(overrides, self.match_threshold) if overrides else None
+        local = CatalogMatcher(overrides, self.match_threshold) if overrides else None
         allowed = set(request.candidates) if request.candidates is not None else None
         items: list[str] = []
         hallucinated = 0

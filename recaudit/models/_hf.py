@@ -15,7 +15,8 @@ batch, up to float rounding of different matrix shapes (~1e-6 in float32).
 The model runs on ``device`` (``None``/``"auto"``: the first CUDA GPU when there is one) in
 ``dtype``; the batch size backs off (halves and retries) on out-of-memory errors and remembers
 the size that fitted. Free generation (``mode="generate"``) maps generated titles back to the
-catalog and counts unmatched outputs as hallucinations.
+catalog (:class:`~._matching.CatalogMatcher`, the rule the chat adapter and explanations
+share) and counts unmatched outputs as hallucinations.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import RequestError
-from ._templates import PromptTemplate, normalize_title
+from ._matching import CatalogMatcher
+from ._templates import PromptTemplate
 from ..contract import BaseRecommender, GradientHandle, Ranking, Request, stable_hash
 
 Mode = Literal["score", "generate"]
@@ -280,11 +282,8 @@ class HFRecommender(BaseRecommender):
         self._last_only = ({"logits_to_keep": 1} if "logits_to_keep" in params else
                            {"num_logits_to_keep": 1} if "num_logits_to_keep" in params else {})
         self._catalog_ids = tuple(data.item_ids)
-        self._by_title: dict[str, str] = {}
-        self._by_norm: dict[str, str] = {}
-        for item, title in data.titles.items():
-            self._by_title.setdefault(title, item)
-            self._by_norm.setdefault(normalize_title(title), item)
+        #: Maps generated titles to catalog items (the rule every paradigm shares).
+        self.matcher = CatalogMatcher(data.titles)
         self._fingerprint: str | None = None
         self._genres = dict(zip(data.items["item_id"], data.items["genres"]))
 
@@ -628,10 +627,9 @@ class HFRecommender(BaseRecommender):
 
     # ------------------------------------------------------------------ generation
     def match_title(self, text: str) -> str | None:
-        """Catalog item for a generated title: exact, then case/whitespace-normalised match."""
-        if text in self._by_title:
-            return self._by_title[text]
-        return self._by_norm.get(normalize_title(text))
+        """Catalog item for a generated title (:class:`~._matching.CatalogMatcher`: exact,
+        folded or normalised, fuzzy), or ``None``: a hallucination."""
+        return self.matcher.match(text)
 
     def _generate(self, requests: Sequence[Request], k: int) -> list[Ranking]:
         torch = self._torch
