@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..models._matching import CatalogMatcher
 from ..contract import DelegatingRecommender, Explanation, Request, stable_hash
+from ..models._matching import CatalogMatcher
 
 ExplainMode = Literal["leave_one_out", "generate"]
 
