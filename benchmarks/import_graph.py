@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1] / "recaudit"
 #: Lower number = lower layer. A module may import its own layer and the ones below.
 LAYERS = {
     "recaudit.errors": 0,
+    "recaudit._paths": 0,
     "recaudit.types": 0,
     "recaudit.registry": 0,
     "recaudit.params": 0,
