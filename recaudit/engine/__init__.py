@@ -7,7 +7,7 @@ Ray actors) and accounts the cost of every auditor.
 """
 
 from ._cache import RequestCache, default_cache_path
-from ._cached import CachedRecommender, open_cache
+from ._cached import CachedRecommender, open_cache, uncached
 from ._chunks import chunked
 from ._executor import (
                         Executor,
@@ -21,4 +21,4 @@ from ._ray import MissingDependencyError, RayExecutor
 
 __all__ = ["CachedRecommender", "Executor", "LocalExecutor", "MissingDependencyError",
            "ModelCall", "RayExecutor", "RequestCache", "chunked", "default_cache_path",
-           "make_executor", "open_cache", "run_batches", "validate_executor_spec"]
+           "make_executor", "open_cache", "run_batches", "uncached", "validate_executor_spec"]

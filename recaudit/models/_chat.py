@@ -30,11 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract import BaseRecommender, Ranking, Request, stable_hash
 from ..errors import RecauditError, RequestError
 from ._chat_parse import parse_list
 from ._chat_templates import ChatTemplate, chat_template
 from ._matching import FUZZY_THRESHOLD, CatalogMatcher
-from ..contract import BaseRecommender, Ranking, Request, stable_hash
 
 #: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
 #: thumb for English text and BPE tokenizers; no tokenizer of the served model is at hand).
@@ -254,42 +254,31 @@ class ChatRecommender(BaseRecommender):
         if method != "rank" or len(requests) < self.estimate_above:
             return None
         est = self.estimate_cost(requests, [int(a) for a in args])
-        self.last_estimate = est
-        print(f"recaudit: sending {est} to {self.base_url} (model {self.model!r})",
-              file=sys.stderr, flush=True)
+        self.report_estimate(est, "sending")
         return est
+
+    def report_estimate(self, estimate: CostEstimate, lead: str | None = None) -> None:
+        """Keep ``estimate`` as :attr:`last_estimate`; with ``lead`` ("sending"), print
+        ``recaudit: <lead> <estimate> to <base_url> (model <name>)`` to stderr."""
+        self.last_estimate = estimate
+        if lead is not None:
+            print(f"recaudit: {lead} {estimate} to {self.base_url} (model {self.model!r})",
+                  file=sys.stderr, flush=True)
 
     def estimate_audit(self, data: Any, auditors: Any = None,
                        config: Mapping[str, Any] | None = None, *, seed: int = 0,
                        cache: Any = True, verbose: bool = True) -> CostEstimate:
         """What ``ra.audit(self, data, auditors, config, seed=seed, cache=cache)`` would send.
 
-        A dry run: the auditors run against a stand-in with this model's capabilities that
-        records every request and answers at once (candidates in the given order, the catalog
-        by popularity), with few bootstrap resamples. Requests already in ``cache`` under this
-        model's fingerprint are not counted. Auditors whose later requests depend on earlier
-        answers make the count approximate. Prints the estimate when ``verbose``.
+        A dry run of the audit, with requests already in ``cache`` under this model's
+        fingerprint not counted: :func:`recaudit.audit.estimate_audit` (the audit layer runs
+        it and asks the engine's cache; this model only prices the requests,
+        :meth:`estimate_cost`). Prints the estimate when ``verbose``.
         """
-        from ..audit import audit as run_audit
-        from ..engine import open_cache
+        from ..audit import estimate_audit  # the audit layer drives; this is a shortcut
 
-        stand_in = _DryRun(self, data)
-        run = dict(config or {})
-        run.update({"n_bootstrap": 20, "n_permutations": 20})
-        run_audit(stand_in, data, auditors, config=run, seed=seed, cache=False,
-                  progress=False)
-        pending = stand_in.seen
-        if cache is not False and cache is not None and pending:
-            store = open_cache(cache)
-            ids = [f"{r.key()}:{k}" for r, k in pending]
-            hit = store.get_many(self.fingerprint(), "rank", ids)
-            pending = [p for p, i in zip(pending, ids) if i not in hit]
-        est = self.estimate_cost([r for r, _ in pending], [k for _, k in pending])
-        self.last_estimate = est
-        if verbose:
-            print(f"recaudit: this audit will send {est} to {self.base_url} "
-                  f"(model {self.model!r})", file=sys.stderr, flush=True)
-        return est
+        return estimate_audit(self, data, auditors, config, seed=seed, cache=cache,
+                              verbose=verbose)
 
     # ------------------------------------------------------------------ HTTP
     @property
@@ -421,32 +410,3 @@ def _content(resp: Any) -> str:
     if not isinstance(content, str):
         raise _BadAnswer("an answer whose choices[0].message.content is not text")
     return content
-
-
-class _DryRun(BaseRecommender):
-    """Records the (request, k) pairs an audit sends and answers them instantly."""
-
-    def __init__(self, chat: ChatRecommender, data: Any) -> None:
-        self.chat = chat
-        self.capabilities = chat.capabilities
-        self.seen: list[tuple[Request, int]] = []
-        pop = data.popularity
-        self._order = sorted(data.item_ids, key=lambda i: -float(pop.get(i, 0.0)))
-
-    def fingerprint(self) -> str:
-        return "dry-run-" + self.chat.fingerprint()
-
-    def render(self, request: Request) -> str:
-        return self.chat.render(request)
-
-    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
-        out = []
-        for r in requests:
-            self.seen.append((r, int(k)))
-            if r.candidates is not None:
-                items = r.candidates[:k]
-            else:
-                hist = set(r.history)
-                items = tuple(i for i in self._order if i not in hist)[:k]
-            out.append(Ranking(items))
-        return out
