@@ -8,19 +8,23 @@ hallucination means the same everywhere: an entry that no rule below maps to a c
 An entry is read in several *variants*, most literal first: the whole entry; a quoted part
 (``"Heat" (1995)`` -> ``Heat``); the text up to a bracketed year; the text before an
 explanation (" - ", " \u2013 ", " \u2014 ", " | ", " because ", " since ", " by "); the text
-before the last and before the first ": ". The rules, in order (the first that matches wins),
-as FaiRLLM and LLMRank map ChatGPT output:
+before the last and before the first ": ". Each variant in turn, most literal first, is
+tried against three rules (the first that matches wins), as FaiRLLM and LLMRank map
+ChatGPT output:
 
-1. **exact**: a variant (tried in order) equals a catalog title, surrounding whitespace and
-   quotes aside;
-2. **folded / normalised**, variant by variant: the variant equals a title once case and
-   runs of whitespace are ignored (:func:`normalize_title`: ``"heat (1995)"``); else once
-   case, punctuation, leading articles ("The", "A", "An"), a trailing article (", The") and a
-   bracketed year are ignored too (:func:`normalize`: ``"The American President"`` ->
-   ``american president``). When several titles share a normalised form ("Hamlet (1990)",
-   "Hamlet (1996)"), the one with the year the variant names wins, else the first in catalog
-   order;
-3. **fuzzy**: the normalised title closest to a normalised variant by ``difflib`` ratio,
+1. **exact**: the variant equals a catalog title, surrounding whitespace and quotes aside;
+2. **folded**: equal once case and runs of whitespace are ignored (:func:`normalize_title`:
+   ``"heat (1995)"``);
+3. **normalised**: equal once case, punctuation, leading articles ("The", "A", "An"), a
+   trailing article (", The") and a bracketed year are ignored too (:func:`normalize`:
+   ``"The American President"`` -> ``american president``). When several titles share a
+   normalised form ("Hamlet (1990)", "Hamlet (1996)"), the one with the year the variant
+   names wins, else the first in catalog order.
+
+So the whole entry read loosely beats a part of it read exactly ("alien: resurrection" is
+"Alien: Resurrection (1997)", not "Alien"). When no variant matches:
+
+4. **fuzzy**: the normalised title closest to a normalised variant by ``difflib`` ratio,
    accepted at or above ``threshold`` (default 0.85: one or two wrong characters in a
    15-character title pass, a different title does not; ``1.0`` turns this rule off). The
    best ratio over all variants wins (the earlier variant on a tie); the standard library's
@@ -114,7 +118,7 @@ def variants(entry: str) -> list[str]:
 
 
 class CatalogMatcher:
-    """Maps generated titles to catalog item ids: exact, folded/normalised, then fuzzy.
+    """Maps generated titles to catalog item ids: exact, folded, normalised, then fuzzy.
 
     Build one per catalog (the indices are built here, once); see the module docstring for
     the rules and their order.
@@ -178,12 +182,10 @@ class CatalogMatcher:
         return items[0][1]
 
     def _lookup(self, entry: str) -> tuple[str | None, str]:
-        readings = variants(entry)
-        for v in readings:
+        norms: list[tuple[str, str | None]] = []
+        for v in variants(entry):
             if v in self._exact:
                 return self._exact[v], "exact"
-        norms: list[tuple[str, str | None]] = []
-        for v in readings:
             folded = normalize_title(v)
             if folded in self._folded:
                 return self._folded[folded], "normalized"

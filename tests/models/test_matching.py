@@ -68,6 +68,13 @@ def test_titles_sharing_a_normalised_form():
     assert m.match("Alien") == "i7"
 
 
+def test_the_whole_entry_read_loosely_beats_a_part_read_exactly():
+    m = CatalogMatcher({"a": "Alien", "b": "Alien: Resurrection (1997)"})
+    assert m.match("alien: resurrection") == "b"  # normalised whole, not the exact "Alien"
+    assert m.match("Alien: a classic") == "a"  # the part before the colon
+    assert m.match("Alien (1979) - a classic") == "a"
+
+
 def test_fuzzy_threshold():
     assert FUZZY_THRESHOLD == 0.85
     assert CatalogMatcher(TITLES, threshold=1.0).match("Golden Empyre") is None
