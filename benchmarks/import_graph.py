@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1] / "recaudit"
 LAYERS = {
     "recaudit.errors": 0,
     "recaudit.contract": 0,
+    "recaudit._paths": 0,
     "recaudit.registry": 0,
     "recaudit.params": 0,
     "recaudit.metrics": 1,
@@ -66,6 +67,14 @@ def _resolve(current: str, is_package: bool, node: ast.ImportFrom) -> str:
         base = base[:-1]
     base = base[: len(base) - (node.level - 1)]
     return ".".join(base + ([node.module] if node.module else []))
+
+
+#: Upward edges kept on purpose, each with its reason (the test allows exactly these).
+ALLOWED = {
+    ("recaudit.models._chat", "recaudit.audit"):
+        "ChatRecommender.estimate_audit, the README's shortcut for "
+        "recaudit.estimate_audit(chat, ...): a deferred import in one forwarding method",
+}
 
 
 def _is_ancestor(target: str, name: str) -> bool:
@@ -144,7 +153,8 @@ def upward_edges(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
     for source, targets in graph.items():
         for target in targets:
             ls, lt = layer(source), layer(target)
-            if ls is not None and lt is not None and lt > ls:
+            if (ls is not None and lt is not None and lt > ls
+                    and (source, target) not in ALLOWED):
                 out.append((source, target))
     return sorted(out)
 
@@ -166,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(circles)} circles:")
     for component in circles:
         print(f"  {len(component)}: " + ", ".join(component))
-    print(f"{len(upward)} upward imports:")
+    print(f"{len(upward)} upward imports ({len(ALLOWED)} more allowed, see ALLOWED):")
     sys.stdout.flush()
     for source, target in upward:
         print(f"  {source} (layer {layer(source)}) -> {target} (layer {layer(target)})")

@@ -13,7 +13,7 @@ from typing import Any
 from . import datasets, metrics, models  # noqa: F401
 
 # Eager: once imported, the submodule ``recaudit.audit`` would shadow a lazy ``audit``.
-from .audit import AuditReport, audit  # noqa: F401
+from .audit import AuditReport, audit, estimate_audit  # noqa: F401
 from .auditors import AuditContext, Auditor, register_auditor
 from .compare import ComparisonResult, compare  # noqa: F401  (eager, like audit)
 from .errors import (
@@ -46,7 +46,7 @@ __all__ = [
     "AuditContext", "AuditResult", "Auditor", "CapabilityError", "Cost", "DatasetError",
     "Metric", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
     "SpecError", "UnknownNameError", "datasets", "metrics", "models", "register_auditor",
-    "compare", "ComparisonResult", "study", "StudyResult",
+    "compare", "ComparisonResult", "estimate_audit", "study", "StudyResult",
     *_LAZY,
 ]
 

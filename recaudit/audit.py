@@ -11,6 +11,7 @@ or the process is killed. Verdicts use Holm's correction across the whole audit.
 from __future__ import annotations
 
 import platform
+import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -22,12 +23,14 @@ from typing import Any
 
 from .auditors import AuditContext, Auditor, assign_verdicts, available_auditors
 from .auditors._registry import BUILTIN_AUDITORS, get_auditor_class
-from .engine import CachedRecommender
+from .contract import BaseRecommender, Ranking, Request
+from .engine import CachedRecommender, uncached
 from .errors import SpecError, UnknownNameError, did_you_mean
 from .report._report import SCHEMA_VERSION, SUMMARY_COLUMNS, AuditReport
 from .results import AuditResult, Cost
 
-__all__ = ["SCHEMA_VERSION", "SUMMARY_COLUMNS", "AuditReport", "audit", "resolve_auditors"]
+__all__ = ["SCHEMA_VERSION", "SUMMARY_COLUMNS", "AuditReport", "audit", "estimate_audit",
+           "resolve_auditors"]
 
 
 #: Run settings ``config`` may hold next to per-auditor overrides.
@@ -342,3 +345,68 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
     if out_json is not None:
         report.to_json(out_json)
     return report
+
+
+# ---------------------------------------------------------------------- cost estimate
+class _DryRun(BaseRecommender):
+    """Records the (request, k) pairs an audit sends and answers them instantly: the given
+    candidates in order, else the catalog by popularity (minus the history)."""
+
+    def __init__(self, model: Any, data: Any) -> None:
+        self.model = model
+        self.capabilities = model.capabilities
+        self.seen: list[tuple[Request, int]] = []
+        pop = data.popularity
+        self._order = sorted(data.item_ids, key=lambda i: -float(pop.get(i, 0.0)))
+
+    def fingerprint(self) -> str:
+        return "dry-run-" + self.model.fingerprint()
+
+    def render(self, request: Request) -> str:
+        return self.model.render(request)
+
+    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
+        out = []
+        for r in requests:
+            self.seen.append((r, int(k)))
+            if r.candidates is not None:
+                items = r.candidates[:k]
+            else:
+                hist = set(r.history)
+                items = tuple(i for i in self._order if i not in hist)[:k]
+            out.append(Ranking(items))
+        return out
+
+
+def estimate_audit(model: Any, data: Any, auditors: Any = None,
+                   config: Mapping[str, Any] | None = None, *, seed: int = 0,
+                   cache: Any = True, verbose: bool = True) -> Any:
+    """What ``audit(model, data, auditors, config, seed=seed, cache=cache)`` would send a
+    model that prices its requests (``model.estimate_cost(requests, ks)``, e.g. a
+    :class:`~recaudit.models.ChatRecommender`).
+
+    A dry run: the auditors run against a stand-in with the model's capabilities that
+    records every ``rank`` request and answers at once (candidates in the given order, the
+    catalog by popularity), with few bootstrap resamples. Requests the engine's ``cache``
+    already holds under the model's fingerprint are not counted
+    (:func:`~recaudit.engine.uncached`). Auditors whose later requests depend on earlier
+    answers make the count approximate. The model's ``report_estimate(estimate, lead)``
+    records the estimate and, when ``verbose``, prints it (else it is printed here).
+    """
+    stand_in = _DryRun(model, data)
+    run = dict(config or {})
+    run.update({"n_bootstrap": 20, "n_permutations": 20})
+    audit(stand_in, data, auditors, config=run, seed=seed, cache=False, progress=False)
+    pending = stand_in.seen
+    if pending:
+        keep = uncached(model, "rank", [r for r, _ in pending], [k for _, k in pending],
+                        cache=cache)
+        pending = [pending[n] for n in keep]
+    est = model.estimate_cost([r for r, _ in pending], [k for _, k in pending])
+    lead = "this audit will send" if verbose else None
+    report = getattr(model, "report_estimate", None)
+    if callable(report):
+        report(est, lead)
+    elif lead is not None:
+        print(f"recaudit: {lead} {est}", file=sys.stderr, flush=True)
+    return est

@@ -80,7 +80,7 @@ def _write(spec: AuditSpec, result: Any, **paths: str | Path | None) -> None:
 def run_audit(spec: AuditSpec, *, progress: bool | None = None,
               html: str | Path | None = None, json_path: str | Path | None = None) -> Any:
     """Build data and model, audit, write the outputs; returns the AuditReport."""
-    from .audit import audit
+    from .audit import audit, estimate_audit
 
     progress = _progress(spec, progress)
     data = build_dataset(spec)
@@ -88,9 +88,9 @@ def run_audit(spec: AuditSpec, *, progress: bool | None = None,
     html = html or spec.output.get("html")
     json_path = json_path or spec.output.get("json") or (
         Path(html).with_suffix(".json") if html else None)
-    if callable(getattr(model, "estimate_audit", None)):  # a paid API: say what it costs
-        model.estimate_audit(data, spec.auditors or None, spec.audit_config(),
-                             seed=spec.seed, cache=spec.run.get("cache", True))
+    if callable(getattr(model, "estimate_cost", None)):  # a paid API: say what it costs
+        estimate_audit(model, data, spec.auditors or None, spec.audit_config(),
+                       seed=spec.seed, cache=spec.run.get("cache", True))
     report = audit(model, data, auditors=spec.auditors or None, config=spec.audit_config(),
                    seed=spec.seed, cache=spec.run.get("cache", True), progress=progress,
                    out_json=json_path, title=spec.title, executor=spec.executor)

@@ -8,7 +8,7 @@ Ray actors, or a third-party kind from the ``recaudit.executors`` entry points; 
 """
 
 from ._cache import RequestCache, default_cache_path
-from ._cached import CachedRecommender, open_cache
+from ._cached import CachedRecommender, open_cache, uncached
 from ._chunks import chunked
 from ._executor import (
                         EXECUTOR_KINDS,
@@ -26,4 +26,4 @@ from ._ray import MissingDependencyError, RayExecutor
 __all__ = ["EXECUTOR_KINDS", "CachedRecommender", "Executor", "ExecutorKind", "LocalExecutor",
            "MissingDependencyError", "ModelCall", "RayExecutor", "RequestCache", "chunked",
            "default_cache_path", "executor_kind", "make_executor", "open_cache",
-           "run_batches", "validate_executor_spec"]
+           "run_batches", "uncached", "validate_executor_spec"]

@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from .._paths import cache_dir
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     fingerprint TEXT NOT NULL,
@@ -31,9 +33,7 @@ _CHUNK = 500  # stays below SQLite's limit on bound parameters
 
 def default_cache_path() -> Path:
     """``$RECAUDIT_CACHE_DIR/requests.sqlite``, else ``~/.cache/recaudit/requests.sqlite``."""
-    root = os.environ.get("RECAUDIT_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "recaudit"
-    return base / "requests.sqlite"
+    return cache_dir() / "requests.sqlite"
 
 
 class RequestCache:

@@ -76,6 +76,45 @@ def _request_size(r: Request) -> int:
             + (len(r.prompt_extra) + sum(len(v) for _, v in r.item_text)) // 16)
 
 
+def request_id(request: Request, arg: Any) -> str:
+    """The cache id of one request and its argument (``k``, a target item, ``""``), stored
+    under the model's fingerprint and the method."""
+    return f"{request.key()}:{arg}"
+
+
+def uncached(model: Any, method: str, requests: Sequence[Request], args: Sequence[Any],
+             cache: CacheLike = True) -> list[int]:
+    """Positions of the ``(request, arg)`` pairs that ``cache`` holds no answer for under
+    ``model``'s fingerprint: what the engine would send the model (in order, repeats kept).
+
+    ``cache`` is what :class:`CachedRecommender` takes; ``False``/``None`` (nothing on disk)
+    holds nothing, so every position is returned. A cost estimate asks this instead of
+    rebuilding the cache's ids.
+
+    Examples
+    --------
+    >>> from recaudit.testing.zoo import ScoringModel
+    >>> import recaudit as ra
+    >>> data = ra.datasets.synthetic(n_users=30, n_items=40, seed=0)
+    >>> model, store = ScoringModel(data), RequestCache(":memory:")
+    >>> reqs = [data.request("u0001"), data.request("u0002")]
+    >>> _ = CachedRecommender(model, cache=store, progress=False).rank(reqs[:1], 5)
+    >>> uncached(model, "rank", reqs, [5, 5], cache=store)
+    [1]
+    """
+    requests = list(requests)
+    if cache is False or cache is None or not requests:
+        return list(range(len(requests)))
+    store = open_cache(cache)
+    try:
+        ids = [request_id(r, a) for r, a in zip(requests, args)]
+        hit = store.get_many(str(model.fingerprint()), method, ids)
+    finally:
+        if store is not cache:
+            store.close()
+    return [n for n, i in enumerate(ids) if i not in hit]
+
+
 def open_cache(cache: CacheLike) -> RequestCache:
     """``True`` -> the default file; ``False``/``None`` -> in memory; a path; or a cache."""
     if isinstance(cache, RequestCache):
@@ -258,7 +297,7 @@ class CachedRecommender:
         cost.requests += len(requests)
         if not requests:
             return []
-        ids = [f"{r.key()}:{a}" for r, a in zip(requests, args)]
+        ids = [request_id(r, a) for r, a in zip(requests, args)]
         first: dict[str, int] = {}
         for pos, i in enumerate(ids):
             first.setdefault(i, pos)

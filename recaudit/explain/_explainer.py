@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..contract import DelegatingRecommender, Explanation, Request, stable_hash
-from ..models._templates import normalize_title
+from ..models._matching import CatalogMatcher
 
 ExplainMode = Literal["leave_one_out", "generate"]
 
@@ -67,6 +67,7 @@ class ExplainingLM(DelegatingRecommender):
         self.cue = cue
         self.max_new_tokens = int(max_new_tokens)
         self.capabilities = frozenset(caps | {"explain"})
+        self._matcher: CatalogMatcher | None = None  # built on first use
 
     # ------------------------------------------------------------------ delegation
     def fingerprint(self) -> str:
@@ -131,14 +132,14 @@ class ExplainingLM(DelegatingRecommender):
         return out
 
     def _match(self, title: str) -> str | None:
+        """The model's own title matcher, else a :class:`CatalogMatcher` of the catalog (the
+        same rule: exact, folded or normalised, fuzzy)."""
         match = getattr(self.model, "match_title", None)
         if callable(match):
             return match(title)
-        norm = normalize_title(title)
-        for item, t in self.data.titles.items():
-            if normalize_title(t) == norm:
-                return item
-        return None
+        if self._matcher is None:
+            self._matcher = CatalogMatcher(self.data.titles)
+        return self._matcher.match(title)
 
     def _generate(self, requests: list[Request], tops: list[str | None]) -> list[str | None]:
         import torch

@@ -1,8 +1,7 @@
 """Catalog embeddings on disk: the item side of a sentence-encoder model, encoded once.
 
 Files live in ``<cache folder>/embeddings/<key>.npy`` beside the request cache (the folder
-of :func:`recaudit.engine.default_cache_path`: ``$RECAUDIT_CACHE_DIR`` or
-``~/.cache/recaudit``). The key hashes everything the matrix depends on (encoder, its
+of :func:`recaudit._paths.cache_dir`: ``$RECAUDIT_CACHE_DIR`` or ``~/.cache/recaudit``). The key hashes everything the matrix depends on (encoder, its
 version and token limit, normalisation, and every document text in catalog order), so a
 changed title or option never reads a stale matrix. Files are written to a temporary name
 and renamed into place, so a reader never sees half a matrix.
@@ -20,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .._paths import cache_dir
+
 #: Bumped whenever the pooling or the file layout changes (old files are then ignored).
 FORMAT = 1
 
 
 def store_folder() -> Path:
     """``<cache folder>/embeddings``, read from ``$RECAUDIT_CACHE_DIR`` at call time."""
-    from ..engine._cache import default_cache_path
-
-    return default_cache_path().parent / "embeddings"
+    return cache_dir() / "embeddings"
 
 
 def catalog_key(encoder: str, normalize: bool, texts: Sequence[str]) -> str:

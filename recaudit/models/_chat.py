@@ -3,8 +3,8 @@
 FaiRLLM and LLMRank audited ChatGPT through its API; local models are served the same way
 by vLLM, llama.cpp, Ollama and ``recaudit serve``. A request becomes system and user
 messages (:mod:`._chat_templates`), the answer's free text becomes a top-K list
-(:func:`._chat_parse.parse_list`), and each entry is mapped to the catalog (exact,
-normalised, fuzzy); entries that match nothing, or name an item outside the request's
+(:func:`._chat_parse.parse_list`), and each entry is mapped to the catalog by
+:class:`._matching.CatalogMatcher` (exact, normalised, fuzzy); entries that match nothing, or name an item outside the request's
 candidates, are counted in ``Ranking.hallucinated`` and the answer is kept in
 ``Ranking.raw``.
 
@@ -32,8 +32,9 @@ from typing import Any
 
 from ..contract import BaseRecommender, Ranking, Request, stable_hash
 from ..errors import RecauditError, RequestError
-from ._chat_parse import FUZZY_THRESHOLD, TitleMatcher, parse_list
+from ._chat_parse import parse_list
 from ._chat_templates import ChatTemplate, chat_template
+from ._matching import FUZZY_THRESHOLD, CatalogMatcher
 
 #: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
 #: thumb for English text and BPE tokenizers; no tokenizer of the served model is at hand).
@@ -160,7 +161,7 @@ class ChatRecommender(BaseRecommender):
         self.max_batch_size = int(batch_size)
         self.match_threshold = float(match_threshold)
         self.estimate_above = int(estimate_above)
-        self.matcher = TitleMatcher(data.titles, self.match_threshold)
+        self.matcher = CatalogMatcher(data.titles, self.match_threshold)
         self._client = client
         self._client_lock = threading.Lock()
         self._count_lock = threading.Lock()
@@ -212,7 +213,7 @@ class ChatRecommender(BaseRecommender):
         count of entries that matched no catalog item or an item outside the candidates,
         and the answer text."""
         overrides = request.item_text_dict
-        local = TitleMatcher(overrides, self.match_threshold) if overrides else None
+        local = CatalogMatcher(overrides, self.match_threshold) if overrides else None
         allowed = set(request.candidates) if request.candidates is not None else None
         items: list[str] = []
         hallucinated = 0
@@ -253,42 +254,30 @@ class ChatRecommender(BaseRecommender):
         if method != "rank" or len(requests) < self.estimate_above:
             return None
         est = self.estimate_cost(requests, [int(a) for a in args])
-        self.last_estimate = est
-        print(f"recaudit: sending {est} to {self.base_url} (model {self.model!r})",
-              file=sys.stderr, flush=True)
+        self.report_estimate(est, "sending")
         return est
+
+    def report_estimate(self, estimate: CostEstimate, lead: str | None = None) -> None:
+        """Keep ``estimate`` as :attr:`last_estimate`; with ``lead`` ("sending"), print
+        ``recaudit: <lead> <estimate> to <base_url> (model <name>)`` to stderr."""
+        self.last_estimate = estimate
+        if lead is not None:
+            print(f"recaudit: {lead} {estimate} to {self.base_url} (model {self.model!r})",
+                  file=sys.stderr, flush=True)
 
     def estimate_audit(self, data: Any, auditors: Any = None,
                        config: Mapping[str, Any] | None = None, *, seed: int = 0,
                        cache: Any = True, verbose: bool = True) -> CostEstimate:
         """What ``ra.audit(self, data, auditors, config, seed=seed, cache=cache)`` would send.
 
-        A dry run: the auditors run against a stand-in with this model's capabilities that
-        records every request and answers at once (candidates in the given order, the catalog
-        by popularity), with few bootstrap resamples. Requests already in ``cache`` under this
-        model's fingerprint are not counted. Auditors whose later requests depend on earlier
-        answers make the count approximate. Prints the estimate when ``verbose``.
+        A shortcut for :func:`recaudit.estimate_audit` ``(self, ...)``: the audit layer runs
+        the dry run and asks the engine's cache; this model only prices the requests
+        (:meth:`estimate_cost`). Prints the estimate when ``verbose``.
         """
-        from ..audit import audit as run_audit
-        from ..engine import open_cache
+        from ..audit import estimate_audit  # the one allowed climb: see import_graph.ALLOWED
 
-        stand_in = _DryRun(self, data)
-        run = dict(config or {})
-        run.update({"n_bootstrap": 20, "n_permutations": 20})
-        run_audit(stand_in, data, auditors, config=run, seed=seed, cache=False,
-                  progress=False)
-        pending = stand_in.seen
-        if cache is not False and cache is not None and pending:
-            store = open_cache(cache)
-            ids = [f"{r.key()}:{k}" for r, k in pending]
-            hit = store.get_many(self.fingerprint(), "rank", ids)
-            pending = [p for p, i in zip(pending, ids) if i not in hit]
-        est = self.estimate_cost([r for r, _ in pending], [k for _, k in pending])
-        self.last_estimate = est
-        if verbose:
-            print(f"recaudit: this audit will send {est} to {self.base_url} "
-                  f"(model {self.model!r})", file=sys.stderr, flush=True)
-        return est
+        return estimate_audit(self, data, auditors, config, seed=seed, cache=cache,
+                              verbose=verbose)
 
     # ------------------------------------------------------------------ HTTP
     @property
@@ -420,32 +409,3 @@ def _content(resp: Any) -> str:
     if not isinstance(content, str):
         raise _BadAnswer("an answer whose choices[0].message.content is not text")
     return content
-
-
-class _DryRun(BaseRecommender):
-    """Records the (request, k) pairs an audit sends and answers them instantly."""
-
-    def __init__(self, chat: ChatRecommender, data: Any) -> None:
-        self.chat = chat
-        self.capabilities = chat.capabilities
-        self.seen: list[tuple[Request, int]] = []
-        pop = data.popularity
-        self._order = sorted(data.item_ids, key=lambda i: -float(pop.get(i, 0.0)))
-
-    def fingerprint(self) -> str:
-        return "dry-run-" + self.chat.fingerprint()
-
-    def render(self, request: Request) -> str:
-        return self.chat.render(request)
-
-    def rank(self, requests: Sequence[Request], k: int) -> list[Ranking]:
-        out = []
-        for r in requests:
-            self.seen.append((r, int(k)))
-            if r.candidates is not None:
-                items = r.candidates[:k]
-            else:
-                hist = set(r.history)
-                items = tuple(i for i in self._order if i not in hist)[:k]
-            out.append(Ranking(items))
-        return out

@@ -2,20 +2,21 @@
 
 Candidates are scored by the summed token log-probability of their title (plus the
 template's end marker) given the rendered prompt, optionally divided by the token count.
-Scoring encodes a batch of prompts in one forward pass (left-padded to the longest, with an
-attention mask and explicit position ids, so a padded prompt reads exactly as unpadded), then
-scores every candidate title of every request in one more pass on the prompts' key/value
-cache: the titles of a request are packed side by side after its prompt, each at the
-positions right after the prompt, with a 4-D attention mask that lets a title token see the
-prompt and the earlier tokens of its own title only (shared-prefix "tree" attention). Models
-whose attention takes no custom 4-D mask (e.g. flash-attention kernels) fall back to copying
-the prompt cache once per title. A score therefore does not depend on what else is in the
-batch, up to float rounding of different matrix shapes (~1e-6 in float32).
+This class loads the model, identifies it (:meth:`HFRecommender.fingerprint`, the engine's
+cache key) and composes three modules with one job each:
 
-The model runs on ``device`` (``None``/``"auto"``: the first CUDA GPU when there is one) in
-``dtype``; the batch size backs off (halves and retries) on out-of-memory errors and remembers
-the size that fitted. Free generation (``mode="generate"``) maps generated titles back to the
-catalog and counts unmatched outputs as hallucinations.
+- :mod:`._hf_device`: the device (``None``/``"auto"``: the first CUDA GPU when there is one)
+  and ``dtype``, and the out-of-memory back-off (the batch halves and retries; the size that
+  fitted is remembered);
+- :mod:`._hf_scoring`: the scoring kernels. Prompts are encoded in one left-padded forward
+  pass and every candidate title of every request is scored in one more pass on the
+  prompts' key/value cache (titles packed side by side with shared-prefix "tree"
+  attention; models whose attention takes no custom 4-D mask copy the prompt cache once per
+  title). A score does not depend on what else is in the batch, up to float rounding of
+  different matrix shapes (~1e-6 in float32);
+- :mod:`._hf_generate`: free generation (``mode="generate"``), mapping generated titles to
+  the catalog (:class:`~._matching.CatalogMatcher`, the rule the chat adapter and
+  explanations share) and counting unmatched outputs as hallucinations.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -32,10 +33,15 @@ import numpy as np
 
 from ..contract import BaseRecommender, GradientHandle, Ranking, Request, stable_hash
 from ..errors import RequestError
-from ._templates import PromptTemplate, normalize_title
+from ._hf_device import _AUTO_BATCH, BatchBackoff, resolve_device, resolve_dtype
+from ._hf_generate import beams_to_ranking, generate_beams, stop_ids
+from ._hf_scoring import Kernel, score_batch, score_prompts
+from ._matching import CatalogMatcher
+from ._templates import PromptTemplate
 
 Mode = Literal["score", "generate"]
 
+# The scoring budgets (read at every call and passed to the kernels of ._hf_scoring).
 #: Logit entries (rows x tokens x vocabulary) materialised at once while scoring titles.
 _LOGIT_BUDGET = 48_000_000
 #: Most title tokens packed into one row of one pass. Attention in a pass costs about
@@ -46,76 +52,6 @@ _LOGIT_BUDGET = 48_000_000
 _PACKED_LENGTH = 32
 #: Bytes of expanded key/value cache materialised at once while scoring titles.
 _CACHE_BUDGET = 256 * 2**20
-#: Starting batch size for ``batch_size="auto"`` (backs off on out-of-memory errors). On a
-#: CPU, bigger batches spill the caches: with the tiny LM on one thread, 16 prompts x 20
-#: candidates score 1.6x faster than one request at a time, 64 only 1.1x.
-_AUTO_BATCH = {"cpu": 16, "accelerator": 256}
-#: Accepted ``dtype`` names.
-_DTYPES = {"float32": "float32", "fp32": "float32", "float": "float32",
-           "bfloat16": "bfloat16", "bf16": "bfloat16",
-           "float16": "float16", "fp16": "float16", "half": "float16"}
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for ``torch.cuda.OutOfMemoryError`` and for RuntimeErrors saying out of memory."""
-    import torch
-
-    for oom in (getattr(torch, "OutOfMemoryError", None),
-                getattr(torch.cuda, "OutOfMemoryError", None)):
-        if oom is not None and isinstance(exc, oom):
-            return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def resolve_device(device: Any = None, model: Any = None) -> str:
-    """The torch device string for ``device``.
-
-    ``None`` keeps a given model that already sits on an accelerator there, else works like
-    ``"auto"``: the first CUDA GPU when torch sees one, else Apple's MPS, else the CPU. An
-    explicit device that is not available raises ``ValueError``.
-    """
-    import torch
-
-    if device is None and model is not None:
-        try:
-            current = next(model.parameters()).device
-        except (StopIteration, AttributeError, TypeError):
-            current = None
-        if current is not None and current.type != "cpu":
-            return str(current)
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be None, 'auto', 'cpu', 'cuda', 'cuda:N' or another "
-                         f"torch device, got {device!r}") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU "
-                             "(torch.cuda.is_available() is False: a CPU-only torch build or "
-                             "no GPU); use device='cpu' or 'auto'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} asked for, but torch sees only "
-                             f"{torch.cuda.device_count()} CUDA GPU(s)")
-    return str(dev)
-
-
-def resolve_dtype(dtype: Any) -> Any:
-    """``None`` (keep the model's dtype) or the torch dtype named by ``dtype``."""
-    import torch
-
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    name = _DTYPES.get(str(dtype).replace("torch.", "").lower())
-    if name is None:
-        raise ValueError(f"dtype must be None, 'float32', 'bfloat16' or 'float16', got {dtype!r}")
-    return getattr(torch, name)
 
 
 @contextmanager
@@ -259,11 +195,9 @@ class HFRecommender(BaseRecommender):
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         accelerator = torch.device(self.device).type != "cpu"
         self.batch_size: int | str = batch_size if batch_size == "auto" else int(batch_size)
-        self._batch_now = (_AUTO_BATCH["accelerator" if accelerator else "cpu"]
-                           if batch_size == "auto" else int(batch_size))
-        self._chunk_scale = 1.0  # share of the title-chunk budgets; halved on out-of-memory
-        #: Out-of-memory back-offs so far (each halved the batch and retried).
-        self.oom_backoffs = 0
+        # the batch size now and the share of the title-chunk budgets; halved on out-of-memory
+        self._backoff = BatchBackoff(_AUTO_BATCH["accelerator" if accelerator else "cpu"]
+                                     if batch_size == "auto" else int(batch_size))
         self._torch = torch
         self._pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
                         else self.tokenizer.eos_token_id)
@@ -280,11 +214,8 @@ class HFRecommender(BaseRecommender):
         self._last_only = ({"logits_to_keep": 1} if "logits_to_keep" in params else
                            {"num_logits_to_keep": 1} if "num_logits_to_keep" in params else {})
         self._catalog_ids = tuple(data.item_ids)
-        self._by_title: dict[str, str] = {}
-        self._by_norm: dict[str, str] = {}
-        for item, title in data.titles.items():
-            self._by_title.setdefault(title, item)
-            self._by_norm.setdefault(normalize_title(title), item)
+        #: Maps generated titles to catalog items (the rule every paradigm shares).
+        self.matcher = CatalogMatcher(data.titles)
         self._fingerprint: str | None = None
         self._genres = dict(zip(data.items["item_id"], data.items["genres"]))
 
@@ -299,7 +230,20 @@ class HFRecommender(BaseRecommender):
     @property
     def effective_batch_size(self) -> int:
         """Prompts per forward pass now (after any out-of-memory back-off)."""
-        return self._batch_now
+        return self._backoff.size
+
+    @property
+    def oom_backoffs(self) -> int:
+        """Out-of-memory back-offs so far (each halved the batch and retried)."""
+        return self._backoff.backoffs
+
+    @property
+    def _batch_now(self) -> int:
+        return self._backoff.size
+
+    @_batch_now.setter
+    def _batch_now(self, size: int) -> None:
+        self._backoff.size = int(size)
 
     def fingerprint(self) -> str:
         """Weights (file or parameter hash) + template + scoring options + catalog titles.
@@ -386,265 +330,45 @@ class HFRecommender(BaseRecommender):
                 self._token_cache[text] = ids
         return ids
 
-    def _batches(self, order: Sequence[int],
-                 run: Callable[[list[int]], Any]) -> Iterator[tuple[list[int], Any]]:
-        """``run`` over consecutive parts of ``order``, halving the batch on out-of-memory.
-
-        The batch size that fitted is remembered (``effective_batch_size``), and the title
-        chunk budgets shrink with it. The error is re-raised when even one prompt does not
-        fit with the budgets at 1/4096 of their size.
-        """
-        torch = self._torch
-        pos = 0
-        while pos < len(order):
-            part = list(order[pos:pos + self._batch_now])
-            try:
-                result = run(part)
-            except Exception as exc:
-                if not is_out_of_memory(exc) or (len(part) == 1 and self._chunk_scale < 2**-12):
-                    raise
-                del exc  # drop the traceback's references to the failed batch's tensors
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                self.oom_backoffs += 1
-                self._batch_now = max(1, len(part) // 2)
-                self._chunk_scale /= 2
-                continue
-            pos += len(part)
-            yield part, result
-
     def _score(self, requests: Sequence[Request], pools: Sequence[Sequence[str]],
                normalize: bool | None = None) -> list[np.ndarray]:
-        """Summed (or normalised) log p(continuation | prompt) for every (request, item).
-
-        Requests whose prompts tokenize the same (the same user asked about other
-        candidates, in another order, or for other targets: position bias, membership and
-        memorization ask so) share one prompt pass, and a continuation repeated under one
-        prompt is scored once. The distinct prompts are sorted by length (little padding)
-        and scored in batches.
-        """
+        """Summed (or normalised) log p(continuation | prompt) for every (request, item)
+        (:func:`~._hf_scoring.score_prompts`: one prompt pass per distinct prompt)."""
         normalize = self.length_normalize if normalize is None else normalize
         prompts = [tuple(self._encode(self.render(r)) or [self._pad_id]) for r in requests]
         conts = [[tuple(self._encode(self.template.continuation(
             self.template.title(i, r, self.data.titles)))) for i in pool]
             for r, pool in zip(requests, pools)]
-        # distinct prompts, each with its distinct continuations (dicts keep first-seen order)
-        groups: dict[tuple[int, ...], dict[tuple[int, ...], int]] = {}
-        for prompt, rows in zip(prompts, conts):
-            seen = groups.setdefault(prompt, {})
-            for c in rows:
-                seen.setdefault(c, len(seen))
-        unique = list(groups)
-        sums: dict[tuple[int, ...], np.ndarray] = {}
-        order = sorted(range(len(unique)), key=lambda n: len(unique[n]))
-        with self._torch.inference_mode():
-            batches = self._batches(order, lambda part: self._score_batch(
-                [list(unique[n]) for n in part], [[list(c) for c in groups[unique[n]]]
-                                                  for n in part]))
-            for part, result in batches:
-                sums.update((unique[n], values) for n, values in zip(part, result))
-        out: list[np.ndarray] = []
-        for prompt, rows in zip(prompts, conts):
-            s = sums[prompt][[groups[prompt][c] for c in rows]] if rows else np.zeros(0)
-            if normalize:
-                s = s / np.maximum(1, [len(c) for c in rows])
-            out.append(np.asarray(s, dtype=float))
-        return out
+        return score_prompts(prompts, conts, backoff=self._backoff,
+                             score_batch=self._score_batch, normalize=normalize)
 
     def _score_batch(self, prompts: list[list[int]],
                      conts: list[list[list[int]]]) -> list[np.ndarray]:
-        """Encode the prompts in one left-padded pass, then the titles on their cache."""
-        torch = self._torch
-        dev = self.device
-        n, width = len(prompts), max(len(p) for p in prompts)
-        lens = torch.tensor([len(p) for p in prompts], dtype=torch.long)
-        ids = torch.full((n, width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[r, width - len(p):] = 1
-        padded = bool((lens < width).any())
-        extra: dict[str, Any] = {}
-        if padded:  # a padded prompt reads as unpadded: masked pads, positions from 0
-            extra = {"attention_mask": mask.to(dev),
-                     "position_ids": (mask.cumsum(-1) - 1).clamp(min=0).to(dev)}
-        outputs = self.model(input_ids=ids.to(dev), use_cache=True, **extra, **self._last_only)
-        first_lp = torch.log_softmax(outputs.logits[:, -1, :].float(), dim=-1)
-        vocab = int(first_lp.shape[-1])
-        cache = getattr(outputs, "cache", None) or outputs.past_key_values
-        kv = [(layer.keys, layer.values) for layer in cache.layers]
-        del outputs
-        # bytes of one request's cache: every title row gets its own copy
-        row_bytes = sum(k[0].numel() * k.element_size() * 2 for k, _ in kv)
+        """One batch of prompts and their titles (:func:`~._hf_scoring.score_batch`)."""
+        return score_batch(self._kernel(), prompts, conts)
 
-        result = [np.zeros(len(c)) for c in conts]
-        firsts = [(r, c, tok[0]) for r, rows in enumerate(conts)
-                  for c, tok in enumerate(rows) if tok]
-        if firsts:
-            pick = torch.tensor([[r, t] for r, _, t in firsts], dtype=torch.long, device=dev)
-            got = first_lp[pick[:, 0], pick[:, 1]].cpu().numpy()
-            for (r, c, _), value in zip(firsts, got):
-                result[r][c] = float(value)
-        if self._packed:
-            self._score_packed(kv, mask, lens, conts, vocab, result)
-        else:
-            self._score_expanded(kv, mask, lens, padded, conts, vocab, row_bytes, result)
-        return result
-
-    def _score_packed(self, kv: list[tuple[Any, Any]], mask: Any, lens: Any,
-                      conts: list[list[list[int]]], vocab: int,
-                      result: list[np.ndarray]) -> None:
-        """Every title's tokens after the first, packed per request, on the prompt cache.
-
-        Title ``c`` of request ``r`` sits at positions ``len(prompt_r) + j`` and attends to
-        the (unpadded) prompt and to its own earlier tokens only, so each title is scored as
-        if it were alone after the prompt. Titles are spread over passes so that one pass
-        holds at most ``_LOGIT_BUDGET`` logit entries and ``_PACKED_LENGTH`` tokens per row.
-        """
-        torch = self._torch
-        from transformers import DynamicCache
-
-        dev = self.device
-        n, width = mask.shape
-        per_pass = max(1, min(_PACKED_LENGTH,
-                              int(_LOGIT_BUDGET * self._chunk_scale) // max(1, n * vocab)))
-        # passes[p][r]: the (c, tokens) of row r scored in pass p
-        passes: list[list[list[tuple[int, list[int]]]]] = []
-        for r, rows in enumerate(conts):
-            p, used = 0, 0
-            for c, tok in enumerate(rows):
-                if len(tok) < 2:
-                    continue
-                if used and used + len(tok) - 1 > per_pass:
-                    p, used = p + 1, 0
-                while len(passes) <= p:
-                    passes.append([[] for _ in range(n)])
-                passes[p][r].append((c, tok))
-                used += len(tok) - 1
-        lens_np = lens.numpy()
-        prompt_ok = mask.bool()[:, None, None, :]  # (n, 1, 1, width)
-        float_mask = self.model.config._attn_implementation == "eager"
-        mdtype = next(self.model.parameters()).dtype
-        for layout in passes:
-            size = max(sum(len(t) - 1 for _, t in row) for row in layout)
-            inp = np.full((n, size), self._pad_id, dtype=np.int64)
-            tgt = np.zeros((n, size), dtype=np.int64)
-            pos = np.repeat(lens_np[:, None], size, axis=1)
-            seg = np.full((n, size), -1, dtype=np.int64)
-            owner_r, owner_c = [], []
-            for r, row in enumerate(layout):
-                at = 0
-                for c, tok in row:
-                    m = len(tok) - 1
-                    inp[r, at:at + m] = tok[:-1]
-                    tgt[r, at:at + m] = tok[1:]
-                    pos[r, at:at + m] += np.arange(m)
-                    seg[r, at:at + m] = len(owner_r)
-                    owner_r.append(r)
-                    owner_c.append(c)
-                    at += m
-            seg_t = torch.from_numpy(seg)
-            order = torch.arange(size)
-            # a title token sees earlier tokens of its own title; padding sees only itself
-            own = (seg_t[:, :, None] == seg_t[:, None, :]) & (order[None, :, None]
-                                                              >= order[None, None, :])
-            own &= (seg_t[:, :, None] >= 0) | (order[None, :, None] == order[None, None, :])
-            allowed = torch.cat([prompt_ok.expand(n, 1, size, width), own[:, None]], dim=-1)
-            if float_mask:
-                att = torch.zeros(allowed.shape, dtype=mdtype).masked_fill_(
-                    ~allowed, torch.finfo(mdtype).min)
-            else:
-                att = allowed
-            cache = DynamicCache(ddp_cache_data=kv, config=self.model.config)
-            logits = self.model(input_ids=torch.from_numpy(inp).to(dev),
-                                position_ids=torch.from_numpy(pos).to(dev),
-                                attention_mask=att.to(dev), use_cache=True,
-                                **{self._cache_kwarg: cache}).logits
-            lp = torch.log_softmax(logits.float(), dim=-1)
-            lp = lp.gather(-1, torch.from_numpy(tgt).to(dev)[..., None])[..., 0].cpu().numpy()
-            del cache, logits
-            valid = seg >= 0
-            sums = np.bincount(seg[valid], weights=lp[valid], minlength=len(owner_r))
-            for r, c, value in zip(owner_r, owner_c, sums):
-                result[r][c] += float(value)
-
-    def _score_expanded(self, kv: list[tuple[Any, Any]], mask: Any, lens: Any, padded: bool,
-                        conts: list[list[list[int]]], vocab: int, row_bytes: int,
-                        result: list[np.ndarray]) -> None:
-        """Fallback: the prompt cache copied once per title, titles of a length together."""
-        torch = self._torch
-        from transformers import DynamicCache
-
-        dev = self.device
-        rest = sorted(((r, c) for r, rows in enumerate(conts) for c, tok in enumerate(rows)
-                       if len(tok) > 1), key=lambda rc: len(conts[rc[0]][rc[1]]))
-        logit_budget = _LOGIT_BUDGET * self._chunk_scale
-        cache_budget = _CACHE_BUDGET * self._chunk_scale
-        for chunk in self._title_chunks(rest, conts, vocab, row_bytes, logit_budget,
-                                        cache_budget):
-            tlens = np.array([len(conts[r][c]) for r, c in chunk])
-            tmax = int(tlens.max())
-            toks = np.full((len(chunk), tmax), self._pad_id, dtype=np.int64)
-            for q, (r, c) in enumerate(chunk):
-                toks[q, :tlens[q]] = conts[r][c]
-            toks_t = torch.from_numpy(toks).to(dev)
-            rows = torch.tensor([r for r, _ in chunk], dtype=torch.long)
-            idx = rows.to(dev)
-            sub = DynamicCache(ddp_cache_data=[(k.index_select(0, idx), v.index_select(0, idx))
-                                               for k, v in kv], config=self.model.config)
-            pos = lens[rows][:, None] + torch.arange(tmax - 1)
-            extra = {}
-            if padded:
-                extra["attention_mask"] = torch.cat(
-                    [mask[rows], torch.ones((len(chunk), tmax - 1), dtype=torch.long)], 1).to(dev)
-            logits = self.model(input_ids=toks_t[:, :-1], position_ids=pos.to(dev),
-                                use_cache=True, **extra, **{self._cache_kwarg: sub}).logits
-            lp = torch.log_softmax(logits.float(), dim=-1)
-            lp = lp.gather(-1, toks_t[:, 1:, None])[..., 0]
-            valid = torch.arange(tmax - 1, device=dev)[None, :] < torch.as_tensor(
-                tlens - 1, device=dev)[:, None]
-            sums = torch.where(valid, lp, torch.zeros((), device=dev)).sum(-1).cpu().numpy()
-            del sub, logits, lp
-            for q, (r, c) in enumerate(chunk):
-                result[r][c] += float(sums[q])
-
-    @staticmethod
-    def _title_chunks(rows: list[tuple[int, int]], conts: list[list[list[int]]], vocab: int,
-                      row_bytes: int, logit_budget: float,
-                      cache_budget: float) -> Iterable[list[tuple[int, int]]]:
-        """Consecutive runs of ``rows`` (sorted by title length) within both budgets."""
-        start = 0
-        while start < len(rows):
-            end = start + 1
-            while end < len(rows):
-                r, c = rows[end]
-                m = end - start + 1
-                if (m * (len(conts[r][c]) - 1) * vocab > logit_budget
-                        or m * row_bytes > cache_budget):
-                    break
-                end += 1
-            yield rows[start:end]
-            start = end
+    def _kernel(self) -> Kernel:
+        """The model and the budgets (scaled by the back-off) as the kernels take them."""
+        scale = self._backoff.scale
+        return Kernel(model=self.model, device=self.device, pad_id=self._pad_id,
+                      cache_kwarg=self._cache_kwarg, packed=self._packed,
+                      last_only=self._last_only, logit_budget=_LOGIT_BUDGET * scale,
+                      cache_budget=_CACHE_BUDGET * scale, packed_length=_PACKED_LENGTH)
 
     # ------------------------------------------------------------------ generation
     def match_title(self, text: str) -> str | None:
-        """Catalog item for a generated title: exact, then case/whitespace-normalised match."""
-        if text in self._by_title:
-            return self._by_title[text]
-        return self._by_norm.get(normalize_title(text))
+        """Catalog item for a generated title (:class:`~._matching.CatalogMatcher`: exact,
+        folded or normalised, fuzzy), or ``None``: a hallucination."""
+        return self.matcher.match(text)
 
     def _generate(self, requests: Sequence[Request], k: int) -> list[Ranking]:
-        torch = self._torch
-        end_ids = self._encode(self.template.end_marker)
-        eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
-        if len(end_ids) == 1:
-            eos.append(end_ids[0])
+        eos = stop_ids(self.tokenizer, self._encode(self.template.end_marker))
         longest = max(len(self._encode(self.template.continuation(t)))
                       for t in self.data.titles.values())
         beams = max(k, self.num_beams or k)
         out: list[Ranking] = []
-        with torch.inference_mode():
-            batches = self._batches(range(len(requests)), lambda part: self._generate_batch(
+        with self._torch.inference_mode():
+            batches = self._backoff.run(range(len(requests)), lambda part: self._generate_batch(
                 [requests[n] for n in part], k, beams, longest, eos))
             for _, rankings in batches:
                 out.extend(rankings)
@@ -652,41 +376,15 @@ class HFRecommender(BaseRecommender):
 
     def _generate_batch(self, chunk: list[Request], k: int, beams: int, longest: int,
                         eos: list[int]) -> list[Ranking]:
-        torch = self._torch
         prompts = [self._encode(self.render(r)) for r in chunk]
-        plen = max(len(p) for p in prompts)
-        ids = torch.full((len(chunk), plen), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), plen), dtype=torch.long)
-        for n, p in enumerate(prompts):
-            ids[n, plen - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[n, plen - len(p):] = 1
-        gen = self.model.generate(
-            input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-            max_new_tokens=longest + 2, num_beams=beams, num_return_sequences=beams,
-            do_sample=False, eos_token_id=eos or None, pad_token_id=self._pad_id,
-            output_scores=True, return_dict_in_generate=True)
-        seqs = gen.sequences[:, plen:].cpu()
-        seq_scores = (gen.sequences_scores.float().cpu().numpy()
-                      if getattr(gen, "sequences_scores", None) is not None
-                      else np.zeros(len(seqs)))
-        out = []
-        for n, req in enumerate(chunk):
-            items, scores, missed, raw = [], [], 0, []
-            allowed = set(req.candidates) if req.candidates is not None else None
-            seen = set(req.history) if (self.exclude_history and allowed is None) else set()
-            for b in range(beams):
-                text = self.tokenizer.decode(seqs[n * beams + b], skip_special_tokens=True)
-                title = self.template.parse(text)
-                raw.append(title)
-                item = self.match_title(title)
-                if item is None or (allowed is not None and item not in allowed):
-                    missed += 1
-                elif item not in items and item not in seen:
-                    items.append(item)
-                    scores.append(float(seq_scores[n * beams + b]))
-            out.append(Ranking(tuple(items[:k]), tuple(scores[:k]), hallucinated=missed,
-                               raw="\n".join(raw)))
-        return out
+        texts, scores = generate_beams(self.model, self.tokenizer, prompts, device=self.device,
+                                       pad_id=self._pad_id, beams=beams,
+                                       max_new_tokens=longest + 2, eos=eos)
+        return [beams_to_ranking(texts[n * beams:(n + 1) * beams],
+                                 scores[n * beams:(n + 1) * beams], req, k,
+                                 parse=self.template.parse, match=self.match_title,
+                                 exclude_history=self.exclude_history)
+                for n, req in enumerate(chunk)]
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

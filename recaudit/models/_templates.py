@@ -178,8 +178,3 @@ class PromptTemplate:
 
     def fingerprint(self) -> str:
         return f"{type(self).__name__}-" + stable_hash(asdict(self))
-
-
-def normalize_title(text: str) -> str:
-    """Case- and whitespace-insensitive form used to map generated text to the catalog."""
-    return " ".join(str(text).casefold().split())
