@@ -252,6 +252,24 @@ def _build_pretrain_fine_tune(opts: dict[str, Any], data: Any, ctx: BuildContext
     return train_tiny_lm(data, ctx.seed, config=TinyLMConfig(**cfg), init_from=base, **opts)
 
 
+def _few_shot_lm_keys() -> list[str]:
+    from ._in_context import FewShotConfig
+
+    return list(dict.fromkeys([*_PRETRAINED_STORE, *_fields(FewShotConfig)]))
+
+
+def _build_zero_shot_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._in_context import build_zero_shot_lm
+
+    return build_zero_shot_lm(opts, data, ctx)
+
+
+def _build_few_shot_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._in_context import build_few_shot_lm
+
+    return build_few_shot_lm(opts, data, ctx)
+
+
 for _kind in (
     ModelKind("tiny_lm", "the tiny GPT-2 trained from scratch on the audited users",
               _build_tiny_lm, _tiny_lm_keys),
@@ -278,5 +296,13 @@ for _kind in (
               "other users, fine-tuned on the audited users", _build_pretrain_fine_tune,
               _pretrain_fine_tune_keys, nested={"lm": _tiny_lm_fields}, needs_pretrain=True,
               in_audit_spec=False),
+    ModelKind("zero_shot_lm", "tuning-free prompting (zero-shot): the LM pre-trained on other "
+              "users, asked as is, no update", _build_zero_shot_lm,
+              lambda: list(_PRETRAINED_STORE), nested={"lm": _tiny_lm_fields},
+              needs_pretrain=True, in_audit_spec=False),
+    ModelKind("few_shot_lm", "in-context (few-shot) prompting: the frozen LM pre-trained on "
+              "other users, with other users' history -> next item demonstrations in the "
+              "prompt", _build_few_shot_lm, _few_shot_lm_keys, nested={"lm": _tiny_lm_fields},
+              needs_pretrain=True, in_audit_spec=False),
 ):
     MODEL_KINDS.register(_kind.name, _kind)
