@@ -50,6 +50,11 @@ class UnknownNameError(RecauditError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class EndpointError(RecauditError):
+    """A chat endpoint could not be reached or answered something that is not a chat
+    completion (after the retries)."""
+
+
 class MissingDependencyError(RecauditError, ImportError):
     """An optional dependency (Ray, ...) is not installed; names the extra that installs it."""
 

@@ -53,3 +53,20 @@ def test_import_recaudit_stays_lazy_and_acyclic():
     graph = tool.build_graph()
     sub = {m: graph[m] & loaded for m in loaded if m in graph}
     assert tool.strongly_connected(sub) == []
+
+
+def test_every_public_exception_lives_in_errors_py():
+    """``recaudit/errors.py`` holds every public exception; a private control-flow one
+    (``_Usage``) may stay next to the code that catches it."""
+    import ast
+
+    outside = []
+    for path in (ROOT / "recaudit").rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+                    and any(getattr(b, "id", getattr(b, "attr", "")).endswith(("Error",
+                            "Exception")) for b in node.bases)):
+                outside.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert outside == []

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contract import BaseRecommender, Ranking, Request, stable_hash
-from ..errors import RecauditError, RequestError
+from ..errors import EndpointError, RequestError
 from ._chat_parse import parse_list
 from ._chat_templates import ChatTemplate, chat_template
 from ._matching import FUZZY_THRESHOLD, CatalogMatcher
@@ -42,11 +42,6 @@ CHARS_PER_TOKEN = 4.0
 
 #: HTTP statuses worth retrying: timeouts, lock conflicts, rate limits, server errors.
 _RETRY_STATUS = frozenset({408, 409, 429})
-
-
-class EndpointError(RecauditError):
-    """A chat endpoint could not be reached or answered something that is not a chat
-    completion (after the retries)."""
 
 
 class _BadAnswer(Exception):
