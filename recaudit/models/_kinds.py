@@ -252,6 +252,16 @@ def _build_pretrain_fine_tune(opts: dict[str, Any], data: Any, ctx: BuildContext
     return train_tiny_lm(data, ctx.seed, config=TinyLMConfig(**cfg), init_from=base, **opts)
 
 
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name`` (a builder or key list in its own module), imported on first call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from importlib import import_module
+
+        return getattr(import_module(module, __package__), name)(*args, **kwargs)
+
+    return call
+
+
 for _kind in (
     ModelKind("tiny_lm", "the tiny GPT-2 trained from scratch on the audited users",
               _build_tiny_lm, _tiny_lm_keys),
@@ -278,5 +288,14 @@ for _kind in (
               "other users, fine-tuned on the audited users", _build_pretrain_fine_tune,
               _pretrain_fine_tune_keys, nested={"lm": _tiny_lm_fields}, needs_pretrain=True,
               in_audit_spec=False),
+    ModelKind("lora", "adapter fine-tuning: peft LoRA adapters on a frozen LM pre-trained on "
+              "other users", _lazy("._adapters", "build_lora"),
+              _lazy("._adapters", "lora_keys"), nested={"lm": _tiny_lm_fields},
+              needs_pretrain=True, in_audit_spec=False),
+    ModelKind("prompt_lm_tuning", "prompt + LM tuning: a peft soft prompt and the weights of "
+              "an LM pre-trained on other users, tuned together",
+              _lazy("._adapters", "build_prompt_lm_tuning"),
+              _lazy("._adapters", "prompt_lm_tuning_keys"), nested={"lm": _tiny_lm_fields},
+              needs_pretrain=True, in_audit_spec=False),
 ):
     MODEL_KINDS.register(_kind.name, _kind)
