@@ -68,13 +68,19 @@ class LoRAConfig:
         AdamW learning rate of the adapter matrices (constant; gradients clipped at norm 1).
     profile_share : float
         Share of training prompts that state the user's sensitive attributes.
+
+    Defaults measured at the paradigm study's sizes (synthetic 300 users x 200 items, half
+    pre-training a ``TinyLMConfig(epochs=5)`` base, 2 cores): at lr 5e-3 the loss on fresh
+    contexts falls through epoch 5 (2.42, 2.38, 2.35, 2.35, 2.34) and flattens after, 1e-2
+    and 2e-2 oscillate; 5 epochs take about 1.5 s each beyond the shared base. Rank 8 on
+    every projection (``c_attn``, ``c_proj``, ``c_fc``) as in LoRA's GPT-2 experiments.
     """
 
     r: int = 8
     alpha: float = 16.0
     dropout: float = 0.0
     target_modules: tuple[str, ...] = _GPT2_PROJECTIONS
-    epochs: int = 3
+    epochs: int = 5
     batch_size: int = 32
     lr: float = 5e-3
     profile_share: float = 0.5
@@ -109,6 +115,11 @@ class PromptLMConfig:
         AdamW weight decay of the LM's weights (none on the prompt).
     profile_share : float
         Share of training prompts that state the user's sensitive attributes.
+
+    Defaults measured at the paradigm study's sizes (see :class:`LoRAConfig`): the prompt as
+    ``prompt_tuning``'s (8 tokens, lr 3e-2); the LM at 3e-4 for 2 epochs, since tuning all
+    of a tiny LM on 150 users overfits (the loss keeps falling while NDCG@10 of held-out
+    items drops with more epochs or lm_lr 1e-3 and 3e-3). About 2 s an epoch.
     """
 
     num_virtual_tokens: int = 8
