@@ -270,6 +270,16 @@ def _build_few_shot_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> An
     return build_few_shot_lm(opts, data, ctx)
 
 
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name`` (a builder or key list in its own module), imported on first call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from importlib import import_module
+
+        return getattr(import_module(module, __package__), name)(*args, **kwargs)
+
+    return call
+
+
 for _kind in (
     ModelKind("tiny_lm", "the tiny GPT-2 trained from scratch on the audited users",
               _build_tiny_lm, _tiny_lm_keys),
@@ -303,6 +313,15 @@ for _kind in (
     ModelKind("few_shot_lm", "in-context (few-shot) prompting: the frozen LM pre-trained on "
               "other users, with other users' history -> next item demonstrations in the "
               "prompt", _build_few_shot_lm, _few_shot_lm_keys, nested={"lm": _tiny_lm_fields},
+              needs_pretrain=True, in_audit_spec=False),
+    ModelKind("lora", "adapter fine-tuning: peft LoRA adapters on a frozen LM pre-trained on "
+              "other users", _lazy("._adapters", "build_lora"),
+              _lazy("._adapters", "lora_keys"), nested={"lm": _tiny_lm_fields},
+              needs_pretrain=True, in_audit_spec=False),
+    ModelKind("prompt_lm_tuning", "prompt + LM tuning: a peft soft prompt and the weights of "
+              "an LM pre-trained on other users, tuned together",
+              _lazy("._adapters", "build_prompt_lm_tuning"),
+              _lazy("._adapters", "prompt_lm_tuning_keys"), nested={"lm": _tiny_lm_fields},
               needs_pretrain=True, in_audit_spec=False),
 ):
     MODEL_KINDS.register(_kind.name, _kind)
