@@ -151,9 +151,11 @@ def run_compare(spec: AuditSpec, *, progress: bool | None = None,
     extra = {k: cmp[k] for k in ("utility_k", "utility_users", "refit", "alpha") if k in cmp}
     meta: dict[str, Any] = {"title": spec.title, "spec": spec.to_dict()}
     if pretrain is not None:
+        pretrained = [label for label, entry in spec.models.items()
+                      if model_kind(entry["kind"]).needs_pretrain]
         meta["pretrain"] = (f"{len(pretrain.user_ids)} users (share "
                             f"{cmp['pretrain_share']}) held out of the audit to pre-train "
-                            "the LMs of prompt tuning and pre-train-then-fine-tune")
+                            f"the LM of {', '.join(pretrained)}")
     result = compare(models, data, spec.auditors or [], seeds=cmp["seeds"],
                      config=spec.audit_config(), cache=spec.run.get("cache", True),
                      progress=progress, metadata=meta, **extra)

@@ -12,6 +12,13 @@ recommendation tutorial this project follows):
   encoder reads the history titles, nothing is trained (:class:`EmbeddingRecommender`);
 - ``prompt_tuning``: a soft prompt learnt with ``peft`` on a frozen LM pre-trained on other
   users (:func:`~recaudit.models.train_prompt_tuning`);
+- ``zero_shot_lm``: tuning-free prompting: that pre-trained LM asked as is, no update;
+- ``few_shot_lm``: in-context prompting: the same frozen LM with other users' history ->
+  next item demonstrations in the prompt (:func:`~recaudit.models.train_few_shot_lm`);
+- ``lora``: adapter fine-tuning: peft LoRA adapters on the frozen pre-trained LM
+  (:func:`~recaudit.models.train_lora`);
+- ``prompt_lm_tuning``: prompt + LM tuning: a soft prompt and the LM's weights tuned together
+  (:func:`~recaudit.models.train_prompt_lm_tuning`);
 - classic non-language references: ``most_popular``, ``item_knn`` (item-to-item
   co-occurrence) and ``sasrec`` (ID-based causal self-attention).
 """
@@ -27,6 +34,10 @@ DEFAULT_PARADIGMS: dict[str, dict[str, Any]] = {
     "pretrained_fine_tuned_lm": {"kind": "pretrain_fine_tune"},
     "zero_shot_minilm": {"kind": "embedding"},
     "prompt_tuning": {"kind": "prompt_tuning"},
+    "zero_shot_lm": {"kind": "zero_shot_lm"},
+    "few_shot_lm": {"kind": "few_shot_lm"},
+    "lora": {"kind": "lora"},
+    "prompt_lm_tuning": {"kind": "prompt_lm_tuning"},
     "most_popular": {"kind": "most_popular"},
     "item_knn": {"kind": "item_knn"},
     "sasrec": {"kind": "sasrec"},
