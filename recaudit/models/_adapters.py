@@ -41,7 +41,13 @@ import numpy as np
 from ..contract import stable_hash
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
-from ._prompt_tuning import PromptTunedRecommender, _examples, _peft_config, _soft_prompt_module
+from ._prompt_tuning import (
+    PromptTunedRecommender,
+    _examples,
+    _peft_config,
+    _soft_prompt_module,
+    answer_batch,
+)
 
 _FORMAT_VERSION = 1
 _GPT2_PROJECTIONS = ("c_attn", "c_proj", "c_fc")
@@ -226,15 +232,7 @@ def _train(hidden: Callable[[Any, Any], Any], lm: Any, opt: Any, params: list[An
                        leave=False)
         start = len(losses)
         for idx in batches:
-            width = int(lengths[idx].max())
-            inp = torch.full((len(idx), width), pad, dtype=torch.long)
-            att = torch.zeros((len(idx), width), dtype=torch.long)
-            answer = torch.zeros((len(idx), width), dtype=torch.bool)
-            for row, e in enumerate(idx):
-                seq = p_ids[e] + a_ids[e]
-                inp[row, :len(seq)] = torch.tensor(seq)
-                att[row, :len(seq)] = 1
-                answer[row, len(p_ids[e]):len(seq)] = True
+            inp, att, answer = answer_batch(idx, p_ids, a_ids, lengths, pad)
             inp, att, answer = inp.to(dev), att.to(dev), answer.to(dev)
             per_ex = _answer_loss(lm.lm_head, hidden(inp, att), inp, answer)
             w = torch.as_tensor(weights[idx], dtype=per_ex.dtype, device=dev)

@@ -208,6 +208,24 @@ def _peft_config(config: SoftPromptConfig, base_folder: Path) -> Any:
                               prompt_tuning_init=inits[config.init], **extra)
 
 
+def answer_batch(idx: Any, p_ids: list[list[int]], a_ids: list[list[int]],
+                 lengths: np.ndarray, pad: int) -> tuple[Any, Any, Any]:
+    """One right-padded batch of prompt + answer examples: ``(input_ids, attention_mask,
+    answer)``, ``answer`` marking the answer tokens (the only ones the loss reads)."""
+    import torch
+
+    width = int(lengths[idx].max())
+    inp = torch.full((len(idx), width), pad, dtype=torch.long)
+    att = torch.zeros((len(idx), width), dtype=torch.long)
+    answer = torch.zeros((len(idx), width), dtype=torch.bool)
+    for row, e in enumerate(idx):
+        seq = p_ids[e] + a_ids[e]
+        inp[row, :len(seq)] = torch.tensor(seq)
+        att[row, :len(seq)] = 1
+        answer[row, len(p_ids[e]):len(seq)] = True
+    return inp, att, answer
+
+
 def _train_adapter(base: HFRecommender, data: Any, config: SoftPromptConfig, seed: int,
                    sample_weight: Any, folder: Path, progress: bool) -> None:
     import torch
@@ -245,15 +263,7 @@ def _train_adapter(base: HFRecommender, data: Any, config: SoftPromptConfig, see
             n_steps = len(batches) * config.epochs
             bar = tqdm(total=n_steps, desc="prompt tuning", disable=not progress, leave=False)
         for idx in batches:
-            width = int(lengths[idx].max())
-            inp = torch.full((len(idx), width), pad, dtype=torch.long)
-            att = torch.zeros((len(idx), width), dtype=torch.long)
-            answer = torch.zeros((len(idx), width), dtype=torch.bool)
-            for row, e in enumerate(idx):
-                seq = p_ids[e] + a_ids[e]
-                inp[row, :len(seq)] = torch.tensor(seq)
-                att[row, :len(seq)] = 1
-                answer[row, len(p_ids[e]):len(seq)] = True
+            inp, att, answer = answer_batch(idx, p_ids, a_ids, lengths, pad)
             logits = peft_model(input_ids=inp, attention_mask=att).logits[:, nv:-1]
             target, where = inp[:, 1:], answer[:, 1:]
             tok_loss = torch.nn.functional.cross_entropy(
