@@ -19,6 +19,9 @@ recommendation tutorial this project follows):
   (:func:`~recaudit.models.train_lora`);
 - ``prompt_lm_tuning``: prompt + LM tuning: a soft prompt and the LM's weights tuned together
   (:func:`~recaudit.models.train_prompt_lm_tuning`);
+- ``instruction_tuning``: instruction tuning (TALLRec): the pre-trained LM tuned on yes/no
+  "will I like X?" instructions, ranking by P(Yes)
+  (:func:`~recaudit.models.train_instruction_tuning`);
 - classic non-language references: ``most_popular``, ``item_knn`` (item-to-item
   co-occurrence) and ``sasrec`` (ID-based causal self-attention).
 """
@@ -38,6 +41,7 @@ DEFAULT_PARADIGMS: dict[str, dict[str, Any]] = {
     "few_shot_lm": {"kind": "few_shot_lm"},
     "lora": {"kind": "lora"},
     "prompt_lm_tuning": {"kind": "prompt_lm_tuning"},
+    "instruction_tuning": {"kind": "instruction_tuning"},
     "most_popular": {"kind": "most_popular"},
     "item_knn": {"kind": "item_knn"},
     "sasrec": {"kind": "sasrec"},

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -155,11 +156,14 @@ class PromptTunedRecommender(HFRecommender):
                 f"num_virtual_tokens={self.model.n_virtual})")
 
 
-def _examples(data: Any, template: Any, config: SoftPromptConfig, seed: int,
-              sample_weight: Any, draw: int) -> tuple[list[str], list[str], np.ndarray]:
-    """(prompts, answers, weights): one cloze example per user and train item.
+def cloze_requests(data: Any, template: Any, config: Any, seed: int, sample_weight: Any,
+                   draw: int) -> Iterator[tuple[Request, str, float]]:
+    """``(request, target item, weight)``: one cloze example per user and train item.
 
-    Built with the public ``PromptTemplate`` so prompts look exactly like audit prompts.
+    The context is a random subset (``template.max_history`` at most, in order) of the
+    user's other train items; a share ``config.profile_share`` of the requests states a
+    random non-empty subset of the user's sensitive attributes. Seeded by
+    ``(seed, draw)``; the weight is the row's ``sample_weight`` (1 without one).
     """
     train = data.train.reset_index(drop=True)
     weights = (np.ones(len(train)) if sample_weight is None
@@ -170,10 +174,7 @@ def _examples(data: Any, template: Any, config: SoftPromptConfig, seed: int,
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         raise ValueError("sample_weight must be finite, >= 0 and not all 0")
     rng = np.random.default_rng([seed, 31, draw])
-    titles = data.titles
-    genres = dict(zip(data.items["item_id"], data.items["genres"]))
     item_col = train["item_id"].to_numpy()
-    prompts, answers, w = [], [], []
     for user, rows in train.groupby("user_id", sort=False).indices.items():
         items = item_col[rows]
         profile = data.user_attributes(user)
@@ -185,10 +186,24 @@ def _examples(data: Any, template: Any, config: SoftPromptConfig, seed: int,
                 stated = {a: v for (a, v), k in zip(profile.items(), keep) if k}
             others = np.delete(np.arange(len(items)), t)
             context = items[np.sort(rng.permutation(others)[:template.max_history])]
-            req = Request(user, history=tuple(context), profile=stated)
-            prompts.append(template.render(req, titles, genres))
-            answers.append(template.continuation(titles[items[t]]))
-            w.append(weights[rows[t]])
+            yield (Request(user, history=tuple(context), profile=stated), items[t],
+                   float(weights[rows[t]]))
+
+
+def _examples(data: Any, template: Any, config: SoftPromptConfig, seed: int,
+              sample_weight: Any, draw: int) -> tuple[list[str], list[str], np.ndarray]:
+    """(prompts, answers, weights) of :func:`cloze_requests`, weights scaled to mean 1.
+
+    Built with the public ``PromptTemplate`` so prompts look exactly like audit prompts.
+    """
+    titles = data.titles
+    genres = dict(zip(data.items["item_id"], data.items["genres"]))
+    prompts, answers, w = [], [], []
+    for req, item, weight in cloze_requests(data, template, config, seed, sample_weight,
+                                            draw):
+        prompts.append(template.render(req, titles, genres))
+        answers.append(template.continuation(titles[item]))
+        w.append(weight)
     w = np.asarray(w, dtype=float)
     return prompts, answers, w / w.mean()
 

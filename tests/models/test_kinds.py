@@ -27,8 +27,8 @@ def test_every_built_in_kind_is_in_the_table():
         assert keys[0] == "kind" and len(keys) == len(set(keys))
         assert set(kind.required) <= set(keys) and set(kind.nested) <= set(keys)
     assert {k for k in MODEL_KINDS.names() if model_kind(k).needs_pretrain} >= {
-        "prompt_tuning", "pretrain_fine_tune", "lora", "prompt_lm_tuning", "zero_shot_lm",
-        "few_shot_lm"}
+        "prompt_tuning", "pretrain_fine_tune", "lora", "prompt_lm_tuning", "instruction_tuning",
+        "zero_shot_lm", "few_shot_lm"}
 
 
 def test_keys_come_from_the_adapter_signature():
