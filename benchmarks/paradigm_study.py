@@ -2,7 +2,7 @@
 
 Prints the compact utility-and-trust table (markdown, as in the README), the number of
 significant pairwise differences and the wall time. Answers and trained models are cached:
-a second run takes about a minute.
+a second run takes about 75 s.
 
     python benchmarks/paradigm_study.py [--spec audits/paradigms.yaml]
 """
