@@ -1,17 +1,23 @@
 """Paradigm study: the same audit across recommendation training paradigms.
 
-    python examples/paradigm_study.py                        # the synthetic world (~10 min)
+    python examples/paradigm_study.py                        # the synthetic world (~4 min)
     python examples/paradigm_study.py --movielens data/ml-100k   # MovieLens-100K
     python examples/paradigm_study.py --quick                # a smoke test (a minute)
 
-Half of the users pre-train the LMs of the prompt-tuned and the pre-trained-then-fine-tuned
-models; every paradigm is trained and audited on the other half:
+Half of the users pre-train the one LM the seven pre-trained arms start from; every
+paradigm is trained and audited on the other half (the arms of ``audits/paradigms.yaml``):
 
 - fine_tuned_lm: the tiny GPT-2 trained from scratch on the audited users;
 - pretrained_fine_tuned_lm: the same GPT-2 pre-trained on the other users, then fine-tuned
   on the audited users (pre-train and fine-tune);
 - zero_shot_minilm: the packaged MiniLM encoder, nothing trained (pre-train, prompt, predict);
 - prompt_tuning: a peft soft prompt learnt on the audited users, LM frozen (prompt tuning);
+- zero_shot_lm: the pre-trained LM asked as is, no update (tuning-free prompting);
+- few_shot_lm: the same frozen LM with 2 other users' history -> next item demonstrations;
+- lora: peft LoRA adapters on the frozen pre-trained LM (adapter fine-tuning);
+- prompt_lm_tuning: a soft prompt and the LM's weights tuned together;
+- instruction_tuning: the LM tuned on yes/no "Will I like X?" questions, ranking by P(Yes)
+  (TALLRec);
 - most_popular, item_knn, sasrec: classic non-language references.
 
 Writes ``<out>.html`` (utility-and-trust table, significant differences, plots),
@@ -49,13 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pre-training users: {len(others.user_ids)}; audited: {audited}")
 
     epochs = 1 if args.quick else 5
+    short = {"epochs": 1} if args.quick else {}  # the tuning arms' own epochs
     paradigms = {
         "fine_tuned_lm": {"kind": "tiny_lm", "epochs": epochs},
         "pretrained_fine_tuned_lm": {"kind": "pretrain_fine_tune", "lm": {"epochs": epochs},
                                      "epochs": 1 if args.quick else 3},
         "zero_shot_minilm": {"kind": "embedding"},
-        "prompt_tuning": {"kind": "prompt_tuning", "lm": {"epochs": epochs},
-                          **({"epochs": 1} if args.quick else {})},
+        "prompt_tuning": {"kind": "prompt_tuning", "lm": {"epochs": epochs}, **short},
+        "zero_shot_lm": {"kind": "zero_shot_lm", "lm": {"epochs": epochs}},
+        "few_shot_lm": {"kind": "few_shot_lm", "n_demonstrations": 2,
+                        "lm": {"epochs": epochs}},
+        "lora": {"kind": "lora", "lm": {"epochs": epochs}, **short},
+        "prompt_lm_tuning": {"kind": "prompt_lm_tuning", "lm": {"epochs": epochs}, **short},
+        "instruction_tuning": {"kind": "instruction_tuning", "lm": {"epochs": epochs},
+                               **short},
         "most_popular": {"kind": "most_popular"},
         "item_knn": {"kind": "item_knn"},
         "sasrec": {"kind": "sasrec", **({"epochs": 5} if args.quick else {})},

@@ -23,8 +23,9 @@ def test_paradigm_study_example_quick(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "study.json").read_text())
     assert result["labels"] == ["fine_tuned_lm", "pretrained_fine_tuned_lm",
-                                "zero_shot_minilm", "prompt_tuning",
-                                "most_popular", "item_knn", "sasrec"]
+                                "zero_shot_minilm", "prompt_tuning", "zero_shot_lm",
+                                "few_shot_lm", "lora", "prompt_lm_tuning",
+                                "instruction_tuning", "most_popular", "item_knn", "sasrec"]
     rows = [r for r in result["table"] if r["metric"] == "auc" and r["scope"] == "loss"]
     skipped = {r["model"] for r in rows if r["verdict"] == "skipped"}
     assert skipped == {"most_popular", "item_knn", "sasrec"}  # no nll: the loss attack skips

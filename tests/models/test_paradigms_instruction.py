@@ -63,6 +63,8 @@ def test_config_validates():
         InstructionConfig(epochs=0)
     with pytest.raises(ValueError, match="profile_share"):
         InstructionConfig(profile_share=1.5)
+    with pytest.raises(ValueError, match="max_prompts"):
+        InstructionConfig(max_prompts=0)
 
 
 def test_log_p_yes_is_the_two_answer_softmax():
@@ -184,7 +186,7 @@ def test_cache_folder_has_every_setting(world, tmp_path):
     ref = adapters._folder(tmp_path, kind, audited, base, InstructionConfig(), 0, None)
     changed = {"question": "Do I want", "answer_cue": " ?", "yes": "Sure", "no": "Nope",
                "n_negatives": 2, "epochs": 7, "batch_size": 8, "lr": 1e-4,
-               "weight_decay": 0.1, "profile_share": 0.25}
+               "weight_decay": 0.1, "profile_share": 0.25, "max_prompts": 100}
     names = [f.name for f in dataclasses.fields(InstructionConfig)]
     assert set(names) == set(changed)
     folders = {ref}
@@ -311,3 +313,14 @@ def test_compare_builds_it_from_a_spec(trained):
     described = result.metadata["models"]["tallrec"]["description"]
     assert described.startswith("instruction tuning (TALLRec)")
     assert "tallrec" in set(result.table["model"])
+
+
+@pytest.mark.slow
+def test_max_prompts_caps_the_run(world, trained):
+    _full, others, audited = world
+    capped = dataclasses.replace(IC, epochs=3, batch_size=16, max_prompts=40)
+    model = train_instruction_tuning(audited, others, 0, config=capped, lm_config=LM,
+                                     cache_dir=trained["cache"], progress=False)
+    meta = json.loads((model.path.parent / "recaudit_instruction_tuning.json").read_text())
+    assert meta["steps"] == 3  # 16 + 16 + 8 prompts, then the cap stops the run
+    assert len(meta["epoch_losses"]) == 1
