@@ -192,6 +192,20 @@ def _answer_loss(lm_head: Any, hidden: Any, inp: Any, answer: Any) -> Any:
     return total / where.sum(-1).clamp(min=1)
 
 
+def optimizer_step(opt: Any, loss: Any, params: list[Any], losses: list[float],
+                   bar: Any) -> None:
+    """One step on ``loss`` (gradients clipped at norm 1), logged in ``losses`` and ``bar``."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    losses.append(float(loss.detach()))
+    bar.update(1)
+    bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+
+
 def _train(hidden: Callable[[Any, Any], Any], lm: Any, opt: Any, params: list[Any],
            base: HFRecommender, data: Any, config: Any, seed: int, sample_weight: Any,
            n_virtual: int, desc: str, progress: bool,
@@ -236,14 +250,7 @@ def _train(hidden: Callable[[Any, Any], Any], lm: Any, opt: Any, params: list[An
             inp, att, answer = inp.to(dev), att.to(dev), answer.to(dev)
             per_ex = _answer_loss(lm.lm_head, hidden(inp, att), inp, answer)
             w = torch.as_tensor(weights[idx], dtype=per_ex.dtype, device=dev)
-            loss = (w * per_ex).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+            optimizer_step(opt, (w * per_ex).mean(), params, losses, bar)
         epochs.append(float(np.mean(losses[start:])))
         if on_epoch is not None:
             on_epoch(epoch)

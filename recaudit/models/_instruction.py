@@ -61,6 +61,7 @@ from ._adapters import (
     _meta,
     _pretrained_base,
     _root,
+    optimizer_step,
 )
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
@@ -336,13 +337,7 @@ def _train(base: HFRecommender, data: Any, config: InstructionConfig, seed: int,
         for idx in batches:
             batch = packed_batch([rows[i] for i in idx], pad, float_mask)
             loss = _question_loss(lm, {k: v.to(dev) for k, v in batch.items()})
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+            optimizer_step(opt, loss, params, losses, bar)
         epochs.append(float(np.mean(losses[start:])))
     if bar is not None:
         bar.close()

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import recaudit as ra
-from recaudit.models import InstructionConfig, split_users, train_instruction_tuning
+from recaudit.models import InstructionConfig, train_instruction_tuning
 from recaudit.models import _adapters as adapters
 from recaudit.models import _instruction as instruction
-from recaudit.study import measure_utility
 from recaudit.testing import check_recommender
 
 from ._lm_folder import random_gpt2_folder
+from ._pretrained_arms import FakeBase, gain_over_random, split_world
 
 LM = ra.models.TinyLMConfig(epochs=2, n_embd=32, n_head=2, vocab_size=800)
 #: 240 users: the 60-user world of the other arms' tests gives too few questions for a
@@ -27,9 +27,7 @@ SEEDS = (0, 1)
 
 @pytest.fixture(scope="module")
 def world():
-    full = ra.datasets.synthetic(n_users=240, n_items=60, seed=0)
-    others, audited = split_users(full, 0.5)
-    return full, others, audited
+    return split_world(240, 60)
 
 
 @pytest.fixture(scope="module")
@@ -172,17 +170,9 @@ def test_score_only_options_are_refused(world, random_lm):
                 instruction=InstructionConfig(), pretrained_path=random_lm.path, **bad)
 
 
-class _Base:
-    def __init__(self, fp):
-        self._fp = fp
-
-    def fingerprint(self):
-        return self._fp
-
-
 def test_cache_folder_has_every_setting(world, tmp_path):
     _full, others, audited = world
-    kind, base = "instruction_tuning", _Base("HFRecommender-aaaa")
+    kind, base = "instruction_tuning", FakeBase("HFRecommender-aaaa")
     ref = adapters._folder(tmp_path, kind, audited, base, InstructionConfig(), 0, None)
     changed = {"question": "Do I want", "answer_cue": " ?", "yes": "Sure", "no": "Nope",
                "n_negatives": 2, "epochs": 7, "batch_size": 8, "lr": 1e-4,
@@ -194,7 +184,7 @@ def test_cache_folder_has_every_setting(world, tmp_path):
         cfg = dataclasses.replace(InstructionConfig(), **{name: changed[name]})
         folders.add(adapters._folder(tmp_path, kind, audited, base, cfg, 0, None))
     folders.add(adapters._folder(tmp_path, kind, audited, base, InstructionConfig(), 1, None))
-    folders.add(adapters._folder(tmp_path, kind, audited, _Base("HFRecommender-bbbb"),
+    folders.add(adapters._folder(tmp_path, kind, audited, FakeBase("HFRecommender-bbbb"),
                                  InstructionConfig(), 0, None))
     folders.add(adapters._folder(tmp_path, kind, others, base, InstructionConfig(), 0, None))
     folders.add(adapters._folder(tmp_path, kind, audited, base, InstructionConfig(), 0,
@@ -251,11 +241,9 @@ def test_beats_random_on_held_out_items(world, trained):
     _full, _others, audited = world
     gains = []
     for seed in SEEDS:
-        _users, got = measure_utility(trained["models"][seed], audited, k=10, n_users=None)
-        _users, rnd = measure_utility(ra.models.RandomRecommender(audited, seed), audited,
-                                      k=10, n_users=None)
-        gains.append(got["ndcg_at_10"].mean() - rnd["ndcg_at_10"].mean())
-        assert got["hr_at_10"].mean() > rnd["hr_at_10"].mean(), seed
+        gain, hr, hr_random = gain_over_random(trained["models"][seed], audited, seed)
+        assert hr > hr_random, seed
+        gains.append(gain)
     assert min(gains) > 0.05, gains
 
 
