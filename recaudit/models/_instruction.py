@@ -416,8 +416,9 @@ def train_instruction_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     :class:`InstructionConfig`. The instructions come from ``data``'s train split (a "Yes"
     per train interaction held out of its context, ``n_negatives`` "No" per "Yes"). The
     tuned LM (``lm/``, a transformers folder) and ``recaudit_instruction_tuning.json``
-    (per-epoch losses) are stored in ``<cache_dir>/instruction_tuning/<hash>``, the hash over both datasets, the
-    base LM's weights, every config field, the seed and the sample weights.
+    (per-epoch losses) are stored in ``<cache_dir>/instruction_tuning/<hash>``, the hash
+    over both datasets, the base LM's weights, every config field, the seed and the sample
+    weights.
 
     Returns
     -------

@@ -324,7 +324,7 @@ for _kind in (
               _lazy("._adapters", "prompt_lm_tuning_keys"), nested={"lm": _tiny_lm_fields},
               needs_pretrain=True, in_audit_spec=False),
     ModelKind("instruction_tuning", "instruction tuning (TALLRec): an LM pre-trained on other "
-              "users, LoRA-tuned on yes/no \"will I like X?\" instructions, ranking by P(Yes)",
+              "users, tuned on yes/no \"will I like X?\" instructions, ranking by P(Yes)",
               _lazy("._instruction", "build_instruction_tuning"),
               _lazy("._instruction", "instruction_tuning_keys"), nested={"lm": _tiny_lm_fields},
               needs_pretrain=True, in_audit_spec=False),
