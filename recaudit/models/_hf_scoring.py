@@ -77,7 +77,9 @@ def score_prompts(prompts: Sequence[tuple[int, ...]],
     in another order, or for other targets: position bias, membership and memorization ask
     so) share one prompt pass, and a continuation repeated under one prompt is scored once.
     The distinct prompts are sorted by length (little padding) and handed to
-    ``score_batch`` in the batches of ``backoff``.
+    ``score_batch`` in the batches of ``backoff``. Where ``score_batch`` returns 2-D rows
+    (:func:`score_batch` with ``next_tokens``) they are passed through, ``normalize``
+    dividing them by the continuation's length.
     """
     import torch
 
@@ -100,14 +102,21 @@ def score_prompts(prompts: Sequence[tuple[int, ...]],
     for prompt, rows in zip(prompts, conts):
         s = sums[prompt][[groups[prompt][c] for c in rows]] if rows else np.zeros(0)
         if normalize:
-            s = s / np.maximum(1, [len(c) for c in rows])
+            lengths = np.maximum(1, [len(c) for c in rows])
+            s = s / (lengths[:, None] if s.ndim == 2 else lengths)
         out.append(np.asarray(s, dtype=float))
     return out
 
 
-def score_batch(kern: Kernel, prompts: list[list[int]],
-                conts: list[list[list[int]]]) -> list[np.ndarray]:
-    """Encode the prompts in one left-padded pass, then the titles on their cache."""
+def score_batch(kern: Kernel, prompts: list[list[int]], conts: list[list[list[int]]],
+                next_tokens: Sequence[int] = ()) -> list[np.ndarray]:
+    """Encode the prompts in one left-padded pass, then the titles on their cache.
+
+    Per prompt, the summed log p(continuation | prompt) of each continuation; with
+    ``next_tokens`` (K token ids) a ``(n, 1 + K)`` array instead, column ``1 + k`` holding
+    log p(next_tokens[k] | prompt + continuation): the distribution after each
+    continuation, read in the same passes (its last token is fed in too).
+    """
     import torch
 
     dev = kern.device
@@ -136,23 +145,36 @@ def score_batch(kern: Kernel, prompts: list[list[int]],
         got = first_lp[pick[:, 0], pick[:, 1]].cpu().numpy()
         for (r, c, _), value in zip(firsts, got):
             result[r][c] = float(value)
+    nexts = None
+    if next_tokens:
+        nexts = [np.zeros((len(c), len(next_tokens))) for c in conts]
+        wanted = torch.tensor(list(next_tokens), dtype=torch.long, device=dev)
+        for r, rows in enumerate(conts):  # an empty continuation: the prompt's own next
+            for c, tok in enumerate(rows):
+                if not tok:
+                    nexts[r][c] = first_lp[r, wanted].cpu().numpy()
     if kern.packed:
-        score_packed(kern, kv, mask, lens, conts, vocab, result)
+        score_packed(kern, kv, mask, lens, conts, vocab, result, next_tokens, nexts)
     else:
-        score_expanded(kern, kv, mask, lens, padded, conts, vocab, row_bytes, result)
-    return result
+        score_expanded(kern, kv, mask, lens, padded, conts, vocab, row_bytes, result,
+                       next_tokens, nexts)
+    if nexts is None:
+        return result
+    return [np.column_stack([s, n]) for s, n in zip(result, nexts)]
 
 
 def score_packed(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any,
-                 conts: list[list[list[int]]], vocab: int,
-                 result: list[np.ndarray]) -> None:
+                 conts: list[list[list[int]]], vocab: int, result: list[np.ndarray],
+                 next_tokens: Sequence[int] = (),
+                 nexts: list[np.ndarray] | None = None) -> None:
     """Every title's tokens after the first, packed per request, on the prompt cache.
 
     Title ``c`` of request ``r`` sits at positions ``len(prompt_r) + j`` and attends to
     the (unpadded) prompt and to its own earlier tokens only, so each title is scored as
     if it were alone after the prompt. Titles are spread over passes so that one pass
     holds at most ``kern.logit_budget`` logit entries and ``kern.packed_length`` tokens per
-    row.
+    row. With ``next_tokens`` each title's last token is fed in too and the log-probabilities
+    of those tokens after it are written to ``nexts``.
     """
     import torch
     from transformers import DynamicCache
@@ -163,38 +185,43 @@ def score_packed(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any,
                           int(kern.logit_budget) // max(1, n * vocab)))
     # passes[p][r]: the (c, tokens) of row r scored in pass p
     passes: list[list[list[tuple[int, list[int]]]]] = []
+    extra = 1 if nexts is not None else 0  # feed the last token too, to read what follows
     for r, rows in enumerate(conts):
         p, used = 0, 0
         for c, tok in enumerate(rows):
-            if len(tok) < 2:
+            m = len(tok) - 1 + extra
+            if m < 1:
                 continue
-            if used and used + len(tok) - 1 > per_pass:
+            if used and used + m > per_pass:
                 p, used = p + 1, 0
             while len(passes) <= p:
                 passes.append([[] for _ in range(n)])
             passes[p][r].append((c, tok))
-            used += len(tok) - 1
+            used += m
     lens_np = lens.numpy()
     prompt_ok = mask.bool()[:, None, None, :]  # (n, 1, 1, width)
     float_mask = kern.model.config._attn_implementation == "eager"
     mdtype = next(kern.model.parameters()).dtype
     for layout in passes:
-        size = max(sum(len(t) - 1 for _, t in row) for row in layout)
+        size = max(sum(len(t) - 1 + extra for _, t in row) for row in layout)
         inp = np.full((n, size), kern.pad_id, dtype=np.int64)
         tgt = np.zeros((n, size), dtype=np.int64)
         pos = np.repeat(lens_np[:, None], size, axis=1)
         seg = np.full((n, size), -1, dtype=np.int64)
-        owner_r, owner_c = [], []
+        scored = np.zeros((n, size), dtype=bool)  # positions whose target is a title token
+        owner_r, owner_c, last = [], [], []
         for r, row in enumerate(layout):
             at = 0
             for c, tok in row:
-                m = len(tok) - 1
-                inp[r, at:at + m] = tok[:-1]
-                tgt[r, at:at + m] = tok[1:]
+                m = len(tok) - 1 + extra
+                inp[r, at:at + m] = tok[:m]
+                tgt[r, at:at + len(tok) - 1] = tok[1:]
+                scored[r, at:at + len(tok) - 1] = True
                 pos[r, at:at + m] += np.arange(m)
                 seg[r, at:at + m] = len(owner_r)
                 owner_r.append(r)
                 owner_c.append(c)
+                last.append((r, at + m - 1))
                 at += m
         seg_t = torch.from_numpy(seg)
         order = torch.arange(size)
@@ -213,30 +240,38 @@ def score_packed(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any,
                             position_ids=torch.from_numpy(pos).to(dev),
                             attention_mask=att.to(dev), use_cache=True,
                             **{kern.cache_kwarg: cache}).logits
-        lp = torch.log_softmax(logits.float(), dim=-1)
-        lp = lp.gather(-1, torch.from_numpy(tgt).to(dev)[..., None])[..., 0].cpu().numpy()
+        full = torch.log_softmax(logits.float(), dim=-1)
+        lp = full.gather(-1, torch.from_numpy(tgt).to(dev)[..., None])[..., 0].cpu().numpy()
         del cache, logits
-        valid = seg >= 0
-        sums = np.bincount(seg[valid], weights=lp[valid], minlength=len(owner_r))
+        sums = np.bincount(seg[scored], weights=lp[scored], minlength=len(owner_r))
         for r, c, value in zip(owner_r, owner_c, sums):
             result[r][c] += float(value)
+        if nexts is not None:
+            at = torch.tensor(last, dtype=torch.long, device=dev)
+            got = full[at[:, 0], at[:, 1]][:, list(next_tokens)].cpu().numpy()
+            for r, c, values in zip(owner_r, owner_c, got):
+                nexts[r][c] = values
 
 
 def score_expanded(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any,
                    padded: bool, conts: list[list[list[int]]], vocab: int, row_bytes: int,
-                   result: list[np.ndarray]) -> None:
-    """Fallback: the prompt cache copied once per title, titles of a length together."""
+                   result: list[np.ndarray], next_tokens: Sequence[int] = (),
+                   nexts: list[np.ndarray] | None = None) -> None:
+    """Fallback: the prompt cache copied once per title, titles of a length together
+    (``next_tokens`` / ``nexts`` as in :func:`score_packed`)."""
     import torch
     from transformers import DynamicCache
 
     dev = kern.device
+    feed = 1 if nexts is not None else 0  # feed the last token too, to read what follows
     rest = sorted(((r, c) for r, rows in enumerate(conts) for c, tok in enumerate(rows)
-                   if len(tok) > 1), key=lambda rc: len(conts[rc[0]][rc[1]]))
+                   if len(tok) - 1 + feed >= 1), key=lambda rc: len(conts[rc[0]][rc[1]]))
     for chunk in title_chunks(rest, conts, vocab, row_bytes, kern.logit_budget,
                                kern.cache_budget):
         tlens = np.array([len(conts[r][c]) for r, c in chunk])
         tmax = int(tlens.max())
-        toks = np.full((len(chunk), tmax), kern.pad_id, dtype=np.int64)
+        width = tmax - 1 + feed  # input positions
+        toks = np.full((len(chunk), tmax + 1), kern.pad_id, dtype=np.int64)
         for q, (r, c) in enumerate(chunk):
             toks[q, :tlens[q]] = conts[r][c]
         toks_t = torch.from_numpy(toks).to(dev)
@@ -244,19 +279,24 @@ def score_expanded(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any
         idx = rows.to(dev)
         sub = DynamicCache(ddp_cache_data=[(k.index_select(0, idx), v.index_select(0, idx))
                                            for k, v in kv], config=kern.model.config)
-        pos = lens[rows][:, None] + torch.arange(tmax - 1)
+        pos = lens[rows][:, None] + torch.arange(width)
         extra = {}
         if padded:
             extra["attention_mask"] = torch.cat(
-                [mask[rows], torch.ones((len(chunk), tmax - 1), dtype=torch.long)], 1).to(dev)
-        logits = kern.model(input_ids=toks_t[:, :-1], position_ids=pos.to(dev),
+                [mask[rows], torch.ones((len(chunk), width), dtype=torch.long)], 1).to(dev)
+        logits = kern.model(input_ids=toks_t[:, :width], position_ids=pos.to(dev),
                             use_cache=True, **extra, **{kern.cache_kwarg: sub}).logits
-        lp = torch.log_softmax(logits.float(), dim=-1)
-        lp = lp.gather(-1, toks_t[:, 1:, None])[..., 0]
-        valid = torch.arange(tmax - 1, device=dev)[None, :] < torch.as_tensor(
+        full = torch.log_softmax(logits.float(), dim=-1)
+        lp = full.gather(-1, toks_t[:, 1:width + 1, None])[..., 0]
+        valid = torch.arange(width, device=dev)[None, :] < torch.as_tensor(
             tlens - 1, device=dev)[:, None]
         sums = torch.where(valid, lp, torch.zeros((), device=dev)).sum(-1).cpu().numpy()
-        del sub, logits, lp
+        if nexts is not None:
+            at = torch.as_tensor(tlens - 1, device=dev)
+            got = full[torch.arange(len(chunk), device=dev), at][:, list(next_tokens)]
+            for q, (r, c) in enumerate(chunk):
+                nexts[r][c] = got[q].cpu().numpy()
+        del sub, logits, lp, full
         for q, (r, c) in enumerate(chunk):
             result[r][c] += float(sums[q])
 

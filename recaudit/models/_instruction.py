@@ -1,14 +1,14 @@
 """Instruction tuning (TALLRec): yes/no "will I like X?" instructions, ranked by P(Yes).
 
-Bao, Zhang, Zhang, Wang, Feng & He, "TALLRec: An Effective and Efficient Tuning Framework
-to Align Large Language Model with Recommendation", RecSys 2023. The LM pre-trained on other
+Bao, Zhang, Zhang, Wang, Feng & He, "TALLRec: An Effective and Efficient Tuning Framework to
+Align Large Language Model with Recommendation", RecSys 2023. The LM pre-trained on other
 users is tuned on recommendation instructions: the user's history (and, on a share of the
 prompts, the stated profile), a question naming one target item, and the answer "Yes" or
-"No", the loss on the answer only (TALLRec's ``train_on_inputs=False``). A
-candidate is scored, as in TALLRec's ``evaluate.py``, by the probability of "Yes"
-renormalised over the two answers, ``P(Yes) / (P(Yes) + P(No))``; the recommender returns
-its logarithm, so ``rank`` orders candidates (or the catalog) by it and ``nll(target)`` is
-``-log`` of it: the instruction loss of the target as a positive example.
+"No", the loss on the answer only (TALLRec's ``train_on_inputs=False``). A candidate is
+scored, as in TALLRec's ``evaluate.py``, by the probability of "Yes" renormalised over the
+two answers, ``P(Yes) / (P(Yes) + P(No))`` at the first answer token where they differ; the
+recommender returns its logarithm, so ``rank`` orders candidates (or the catalog) by it and
+``nll(target)`` is ``-log`` of it: the instruction loss of the target as a positive example.
 
 Conventions where this differs from TALLRec, and why:
 
@@ -27,16 +27,19 @@ Conventions where this differs from TALLRec, and why:
   feedback to binary labels (TALLRec's data are balanced; 3 negatives here, see
   :class:`InstructionConfig`). Uniform negatives make popular items more often "Yes", a
   popularity signal the popularity-bias auditor then measures.
-- **Multi-token answers.** LLaMA has one token each for "Yes" and "No"; the tiny LM's
-  byte-level tokenizer may split them. ``P(answer)`` is the product over the answer's tokens
-  (plus the end marker), so the renormalisation is over the two whole answers, which equals
-  TALLRec's when each answer is one token and no end marker follows.
+- **Multi-token answers.** LLaMA has one token each for "Yes" and "No" and TALLRec reads
+  their two logits at the first answer position. The tiny LM's byte-level tokenizer splits
+  them (" Yes\\n" = "Ġ", "Y", "es", "Ċ"; " No\\n" = "Ġ", "No", "Ċ"), so the same rule is
+  applied at the first position where the two answers' tokens differ: after the shared
+  "Ġ", ``P("Y") / (P("Y") + P("No"))``. Training reads every answer token, as TALLRec's
+  does.
 - **One prompt pass per user.** The question's shared text ends the prompt and the item
-  follows it, so the prompt is scored once and every candidate is a continuation (prompt,
-  ``" " + title``, ``answer_cue``, ``" " + answer + end marker``), as every other LM arm
+  follows it, so the prompt is scored once and every candidate is one continuation (``" " +
+  title``, ``answer_cue``, the answers' shared tokens) after which both decisive tokens are
+  read (:func:`~._hf_scoring.score_batch` with ``next_tokens``), as every other LM arm
   scores titles. Training packs a prompt's questions the same way (:func:`packed_batch`).
-  Each part is tokenized on its own, in training and in scoring alike, so both read the
-  same tokens.
+  Each part is tokenized on its own, in training and in scoring alike, so both read the same
+  tokens.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from ._adapters import (
 )
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
-from ._hf_scoring import score_prompts
+from ._hf_scoring import score_batch, score_prompts
 from ._prompt_tuning import cloze_requests
 
 
@@ -158,6 +161,13 @@ class _Pieces:
         self.cue = self.encode(config.answer_cue) if config.answer_cue else ()
         self.yes = self.encode(" " + config.yes.strip() + end)
         self.no = self.encode(" " + config.no.strip() + end)
+        # the answers' shared first tokens, then the first token where they differ
+        d = next((j for j, (a, b) in enumerate(zip(self.yes, self.no)) if a != b), None)
+        if d is None:
+            raise ValueError(f"the answers {config.yes!r} and {config.no!r} tokenize so that "
+                             "one starts the other; choose answers that differ in a token")
+        self.shared = self.yes[:d]
+        self.decisive = (self.yes[d], self.no[d])
 
     def encode(self, text: str) -> tuple[int, ...]:
         ids = self._cache.get(text)
@@ -385,20 +395,21 @@ class InstructionTunedRecommender(HFRecommender):
         return "InstructionTunedRecommender-" + stable_hash(super().fingerprint(),
                                                             Path(self.path).parent.name)
 
-    def _score(self, requests: Any, pools: Any, normalize: bool | None = None) -> list[np.ndarray]:
-        """``log P(Yes)`` per (request, item), both answers scored on one prompt pass."""
+    def _score(self, requests: Any, pools: Any,
+               normalize: bool | None = None) -> list[np.ndarray]:
+        """``log P(Yes)`` per (request, item): the prompt scored once, each item's question
+        once, the two answers' decisive tokens read after it (TALLRec's first-token rule)."""
         pieces = self._pieces
         prompts = [tuple(self._encode(self.render(r)) or [self._pad_id]) for r in requests]
-        conts = []
-        for r, pool in zip(requests, pools):
-            rows = []
-            for i in pool:
-                head = pieces.item(self.template.title(i, r, self.data.titles))
-                rows += [head + pieces.yes, head + pieces.no]
-            conts.append(rows)
-        sums = score_prompts(prompts, conts, backoff=self._backoff,
-                             score_batch=self._score_batch, normalize=False)
-        return [log_p_yes(s[0::2], s[1::2]) for s in sums]
+        conts = [[pieces.item(self.template.title(i, r, self.data.titles)) + pieces.shared
+                  for i in pool] for r, pool in zip(requests, pools)]
+
+        def batch(p: list[list[int]], c: list[list[list[int]]]) -> list[np.ndarray]:
+            return score_batch(self._kernel(), p, c, next_tokens=pieces.decisive)
+
+        rows = score_prompts(prompts, conts, backoff=self._backoff, score_batch=batch,
+                             normalize=False)
+        return [log_p_yes(r[:, 1], r[:, 2]) if len(r) else np.zeros(0) for r in rows]
 
     def __repr__(self) -> str:
         return f"InstructionTunedRecommender(path={str(self.path)!r})"

@@ -209,3 +209,47 @@ def test_device_and_dtype_options(folder, world):  # noqa: F811
         assert not np.array_equal(a, b)
         np.testing.assert_allclose(b, a, rtol=0, atol=0.25)
         assert np.corrcoef(a, b)[0, 1] > 0.9
+
+
+def test_next_tokens_after_each_title_equal_a_direct_forward(lm, folder, world,  # noqa: F811
+                                                            monkeypatch):
+    """score_batch(next_tokens=) reads the distribution after each continuation: equal to
+    a forward pass over prompt + continuation, on the packed path (one or several passes),
+    the expanded fallback and eager attention; the sums are those of the plain call."""
+    import dataclasses
+
+    import torch
+
+    from recaudit.models._hf_scoring import score_batch
+
+    reqs = _mixed_requests(world, n=4, n_cand=5, seed=3)
+    prompts = [lm._encode(lm.render(r)) for r in reqs]
+    conts = [[lm._encode(" " + world.titles[i]) for i in r.candidates] for r in reqs]
+    conts[1][2] = []  # an empty continuation: the prompt's own next-token distribution
+    conts[2][0] = conts[2][0][:1]  # a one-token continuation
+    wanted = (3, 11, 42)
+    want = []
+    for p, rows in zip(prompts, conts):
+        block = []
+        for c in rows:
+            with torch.no_grad():
+                lp = torch.log_softmax(lm.model(input_ids=torch.tensor([p + c])).logits[0]
+                                       .float(), -1)
+            total = sum(float(lp[len(p) - 1 + j, t]) for j, t in enumerate(c))
+            block.append([total, *(float(lp[len(p) + len(c) - 1, t]) for t in wanted)])
+        want.append(np.array(block))
+    with torch.inference_mode():  # as score_prompts calls it
+        plain = score_batch(lm._kernel(), prompts, conts)
+    kern = lm._kernel()
+    copy = HFRecommender((lm.model, lm.tokenizer), world, device="cpu")
+    copy._packed = False
+    eager = HFRecommender(folder, world, device="cpu")
+    eager.model.config._attn_implementation = "eager"
+    for name, k in (("packed", kern), ("several passes", dataclasses.replace(
+            kern, packed_length=2)), ("expanded", copy._kernel()), ("eager", eager._kernel())):
+        with torch.inference_mode():
+            got = score_batch(k, prompts, conts, next_tokens=wanted)
+        for g, w, s in zip(got, want, plain):
+            assert g.shape == (len(w), 1 + len(wanted)), name
+            np.testing.assert_allclose(g, w, rtol=0, atol=1e-4, err_msg=name)
+            np.testing.assert_allclose(g[:, 0], s, rtol=0, atol=1e-5, err_msg=name)

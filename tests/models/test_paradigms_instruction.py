@@ -138,20 +138,21 @@ def test_scores_are_log_p_yes_of_the_item_question(world, random_lm):
             for n, u in enumerate(users)]
     got = model.score(reqs)
     pieces = model._pieces
+    assert pieces.shared + (pieces.decisive[0],) == pieces.yes[:len(pieces.shared) + 1]
+    assert pieces.shared + (pieces.decisive[1],) == pieces.no[:len(pieces.shared) + 1]
     for req, scores in zip(reqs, got):
         prompt = model.tokenizer(model.render(req), add_special_tokens=False)["input_ids"]
         assert model.render(req).endswith("\nWill I like")
         for item, s in zip(req.candidates, scores):
-            head = list(pieces.item(audited.titles[item]))
-            answer_lp = []
-            for answer in (pieces.yes, pieces.no):
-                ids = torch.tensor([prompt + head + list(answer)])
-                with torch.no_grad():
-                    lp = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), -1)
-                start = len(prompt) + len(head)
-                answer_lp.append(sum(float(lp[t - 1, ids[0, t]])
-                                     for t in range(start, ids.shape[1])))
-            assert s == pytest.approx(float(instruction.log_p_yes(*answer_lp)), abs=1e-4)
+            # TALLRec's rule by hand: the two decisive tokens' log-probabilities after the
+            # prompt, the item's question and the answers' shared tokens, renormalised
+            ids = torch.tensor([prompt + list(pieces.item(audited.titles[item]))
+                                + list(pieces.shared)])
+            with torch.no_grad():
+                lp = torch.log_softmax(model.model(input_ids=ids).logits[0, -1].float(), -1)
+            want = instruction.log_p_yes(float(lp[pieces.decisive[0]]),
+                                         float(lp[pieces.decisive[1]]))
+            assert s == pytest.approx(float(want), abs=1e-4)
     # nll is -log P(Yes) of the target's question
     np.testing.assert_allclose(model.nll(reqs, [r.candidates[1] for r in reqs]),
                                [-s[1] for s in got], rtol=1e-6)
