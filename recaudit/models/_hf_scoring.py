@@ -251,6 +251,7 @@ def score_packed(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any,
             got = full[at[:, 0], at[:, 1]][:, list(next_tokens)].cpu().numpy()
             for r, c, values in zip(owner_r, owner_c, got):
                 nexts[r][c] = values
+        del full
 
 
 def score_expanded(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any,
