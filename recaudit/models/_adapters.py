@@ -180,16 +180,26 @@ def _folder(root: Path, kind: str, data: Any, base: HFRecommender, config: Any, 
                                      base.fingerprint(), asdict(config), seed, wkey)
 
 
-def _answer_loss(lm_head: Any, hidden: Any, inp: Any, answer: Any) -> Any:
-    """Per-example mean cross-entropy of the answer tokens (the LM head on those only)."""
+def _answer_loss(lm_head: Any, hidden: Any, inp: Any, answer: Any,
+                 owner: Any = None, n: int | None = None) -> Any:
+    """Mean cross-entropy of the answer tokens per example (the LM head on those only).
+
+    An example is a row of ``inp``, or, with ``owner`` (the example index of every
+    position, as ``inp``) and ``n`` examples, a segment of a packed row.
+    """
     import torch
 
     where = answer[:, 1:]
     logits = lm_head(hidden[:, :-1][where])
     tok = torch.nn.functional.cross_entropy(logits, inp[:, 1:][where], reduction="none")
-    rows = where.nonzero()[:, 0]
-    total = torch.zeros(len(inp), dtype=tok.dtype, device=tok.device).index_add_(0, rows, tok)
-    return total / where.sum(-1).clamp(min=1)
+    if owner is None:
+        rows, n = where.nonzero()[:, 0], len(inp)
+    else:
+        rows = owner[:, 1:][where]
+    total = torch.zeros(n, dtype=tok.dtype, device=tok.device).index_add_(0, rows, tok)
+    count = torch.zeros(n, dtype=tok.dtype, device=tok.device).index_add_(
+        0, rows, torch.ones_like(tok))
+    return total / count.clamp(min=1)
 
 
 def optimizer_step(opt: Any, loss: Any, params: list[Any], losses: list[float],

@@ -45,6 +45,7 @@ Conventions where this differs from TALLRec, and why:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -58,6 +59,7 @@ import numpy as np
 from ..contract import stable_hash
 from ._adapters import (
     _ENTRY_KEYS,
+    _answer_loss,
     _build,
     _config_fields,
     _folder,
@@ -155,8 +157,11 @@ class _Pieces:
     """The token ids of the instruction's parts, each tokenized on its own (cached)."""
 
     def __init__(self, tokenizer: Any, template: Any, config: InstructionConfig) -> None:
-        self._tok = tokenizer
-        self._cache: dict[str, tuple[int, ...]] = {}
+        @functools.lru_cache(maxsize=200_000)
+        def encode(text: str) -> tuple[int, ...]:
+            return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        self.encode = encode
         end = template.end_marker
         self.cue = self.encode(config.answer_cue) if config.answer_cue else ()
         self.yes = self.encode(" " + config.yes.strip() + end)
@@ -168,14 +173,6 @@ class _Pieces:
                              "one starts the other; choose answers that differ in a token")
         self.shared = self.yes[:d]
         self.decisive = (self.yes[d], self.no[d])
-
-    def encode(self, text: str) -> tuple[int, ...]:
-        ids = self._cache.get(text)
-        if ids is None:
-            ids = tuple(self._tok(text, add_special_tokens=False)["input_ids"])
-            if len(self._cache) < 200_000:
-                self._cache[text] = ids
-        return ids
 
     def item(self, title: str) -> tuple[int, ...]:
         """The continuation up to the answer: the title and the cue."""
@@ -283,20 +280,12 @@ def packed_batch(rows: list[InstructionRow], pad: int, float_mask: bool = False
 
 def _question_loss(lm: Any, batch: dict[str, Any]) -> Any:
     """Weighted mean over questions of the mean cross-entropy of each one's answer tokens."""
-    import torch
-
     hidden = lm.transformer(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
                             attention_mask=batch["attention_mask"]).last_hidden_state
-    where = batch["answer"][:, 1:]
-    logits = lm.lm_head(hidden[:, :-1][where])
-    tok = torch.nn.functional.cross_entropy(logits, batch["input_ids"][:, 1:][where],
-                                            reduction="none")
-    owner = batch["question"][:, 1:][where]
-    n = len(batch["weight"])
-    total = torch.zeros(n, dtype=tok.dtype, device=tok.device).index_add_(0, owner, tok)
-    count = torch.zeros(n, dtype=tok.dtype, device=tok.device).index_add_(
-        0, owner, torch.ones_like(tok))
-    return (batch["weight"].to(tok.dtype) * total / count.clamp(min=1)).mean()
+    weight = batch["weight"]
+    per_question = _answer_loss(lm.lm_head, hidden, batch["input_ids"], batch["answer"],
+                                owner=batch["question"], n=len(weight))
+    return (weight.to(per_question.dtype) * per_question).mean()
 
 
 def _train(base: HFRecommender, data: Any, config: InstructionConfig, seed: int,
