@@ -314,8 +314,12 @@ class CachedRecommender:
                 # overwritten
                 continue
         cost.cache_hits += len(answers)
+        # similar lengths together; one user's requests of a length next to each other, so
+        # a batch holds the variants of a prompt that share a prefix (a model may encode it
+        # once: HFRecommender does)
         misses = sorted((i for i in first if i not in answers),
-                        key=lambda i: -_request_size(requests[first[i]]))
+                        key=lambda i: (-_request_size(requests[first[i]]),
+                                       str(requests[first[i]].user_id)))
         batches = [misses[s:s + self.batch_size] for s in range(0, len(misses),
                                                                   self.batch_size)]
         announce = getattr(self.model, "announce_work", None)  # e.g. a paid API's estimate

@@ -421,7 +421,8 @@ class HFRecommender(BaseRecommender):
         conts = [[tuple(self._encode(c)) for c in self._continuations(r, pool)]
                  for r, pool in zip(requests, pools)]
         return score_prompts(prompts, conts, backoff=self._backoff,
-                             score_batch=self._score_batch, normalize=normalize)
+                             score_batch=self._score_batch, normalize=normalize,
+                             min_shared=self._kernel().min_shared)
 
     def _continuations(self, request: Request, pool: Sequence[str]) -> list[str]:
         """The scored text of each item in ``pool`` for ``request``."""

@@ -73,14 +73,15 @@ def score_prompts(prompts: Sequence[tuple[int, ...]],
                   conts: Sequence[Sequence[tuple[int, ...]]], *, backoff: BatchBackoff,
                   score_batch: Callable[[list[list[int]], list[list[list[int]]]],
                                         list[np.ndarray]],
-                  normalize: bool) -> list[np.ndarray]:
+                  normalize: bool, min_shared: int = 0) -> list[np.ndarray]:
     """Summed (or length-normalised) log p(continuation | prompt) for every prompt's rows.
 
     Requests whose prompts tokenize the same (the same user asked about other candidates,
     in another order, or for other targets: position bias, membership and memorization ask
     so) share one prompt pass, and a continuation repeated under one prompt is scored once.
-    The distinct prompts are sorted by length (little padding) and handed to
-    ``score_batch`` in the batches of ``backoff``. Where ``score_batch`` returns 2-D rows
+    The distinct prompts are sorted by length (little padding), prompts sharing at least
+    ``min_shared`` leading tokens kept next to each other (:func:`batch_order`), and handed
+    to ``score_batch`` in the batches of ``backoff``. Where ``score_batch`` returns 2-D rows
     (:func:`score_batch` with ``next_tokens``) they are passed through, ``normalize``
     dividing them by the continuation's length.
     """
@@ -94,7 +95,7 @@ def score_prompts(prompts: Sequence[tuple[int, ...]],
             seen.setdefault(c, len(seen))
     unique = list(groups)
     sums: dict[tuple[int, ...], np.ndarray] = {}
-    order = sorted(range(len(unique)), key=lambda n: len(unique[n]))
+    order = batch_order(unique, min_shared)
     with torch.inference_mode():
         batches = backoff.run(order, lambda part: score_batch(
             [list(unique[n]) for n in part], [[list(c) for c in groups[unique[n]]]
@@ -109,6 +110,22 @@ def score_prompts(prompts: Sequence[tuple[int, ...]],
             s = s / (lengths[:, None] if s.ndim == 2 else lengths)
         out.append(np.asarray(s, dtype=float))
     return out
+
+
+def batch_order(prompts: Sequence[Sequence[int]], min_shared: int) -> list[int]:
+    """The order prompts are batched in: by length, except that prompts sharing at least
+    ``min_shared`` leading tokens (:func:`shared_prefix_groups`) stay together, ordered by
+    their longest member, so one batch encodes their prefix once. Without such groups
+    (or with ``min_shared=0``) this is the plain sort by length."""
+    plain = sorted(range(len(prompts)), key=lambda n: len(prompts[n]))
+    if not min_shared or len(prompts) < 2:
+        return plain
+    groups = shared_prefix_groups(prompts, min_shared)
+    if all(len(rows) == 1 for _, rows in groups):
+        return plain
+    runs = [sorted(rows, key=lambda n: (len(prompts[n]), n)) for _, rows in groups]
+    runs.sort(key=lambda rows: (max(len(prompts[n]) for n in rows), min(rows)))
+    return [n for rows in runs for n in rows]
 
 
 def score_batch(kern: Kernel, prompts: list[list[int]], conts: list[list[list[int]]],

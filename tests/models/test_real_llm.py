@@ -266,3 +266,23 @@ def test_packaged_kinds_validate_in_a_spec():
                    "dataset": {"kind": "synthetic"}})
     load_spec({"model": {"kind": "hf", "path": "m/", "gguf_file": "x.gguf"},
                "dataset": {"kind": "synthetic"}})
+
+
+def test_profile_last_keeps_the_prefix_and_moves_the_sentence(world):
+    from recaudit.models._chat_templates import chat_template
+
+    first = chat_template("fairllm")
+    last = chat_template({"name": "fairllm", "profile_position": "last"})
+    req = _request(world, candidates=False)
+    a = first.messages(req, world.titles, 5)[1]["content"]
+    b = last.messages(req, world.titles, 5)[1]["content"]
+    assert a.startswith("I am a female user. I am a fan of")
+    assert b.endswith(" I am a female user.") and b.startswith("I am a fan of")
+    neutral = last.messages(req.replace(profile={}), world.titles, 5)[1]["content"]
+    assert b.startswith(neutral)  # everything before the profile is shared
+    assert first.fingerprint() == chat_template("fairllm").fingerprint()
+    assert last.fingerprint() != first.fingerprint()
+    with pytest.raises(ValueError, match="unknown chat template option"):
+        chat_template({"name": "fairllm", "profile_place": "last"})
+    with pytest.raises(ValueError, match="profile_position"):
+        chat_template({"name": "fairllm", "profile_position": "middle"})
