@@ -286,3 +286,15 @@ def test_profile_last_keeps_the_prefix_and_moves_the_sentence(world):
         chat_template({"name": "fairllm", "profile_place": "last"})
     with pytest.raises(ValueError, match="profile_position"):
         chat_template({"name": "fairllm", "profile_position": "middle"})
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_explanation_faithfulness_runs_on_the_real_model(smol, world):
+    report = ra.audit(smol, world, ["explanation_faithfulness"], seed=0, progress=False,
+                      config={"n_bootstrap": 100, "n_permutations": 100,
+                              "explanation_faithfulness": {"params": {"n_users": 4}}})
+    (result,) = report.results
+    assert result.status == "ok", result.reason
+    rate = {m.name: m.value for m in result.metrics}["citation_rate"]
+    assert 0.0 <= rate <= 1.0  # the share of reasons that name a history item
