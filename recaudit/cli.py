@@ -197,7 +197,8 @@ def _verdict_code(report: Any, fail_on: str = "fail") -> int:
 DEMO_MODELS: dict[str, tuple[dict[str, Any], str]] = {
     "tiny": ({"kind": "tiny_lm", "seed": 0}, "the embedded tiny LM"),
     "embedding": ({"kind": "embedding"}, "the zero-shot MiniLM embedding recommender"),
-    "smollm2": ({"kind": "smollm2", "candidate_scoring": "label"},
+    "smollm2": ({"kind": "smollm2", "mode": "auto", "candidate_scoring": "label",
+                 "chat_template": {"name": "default", "profile_position": "last"}},
                 "SmolLM2-135M-Instruct (real pre-trained LLM, chat template)"),
     "gemma3_270m": ({"kind": "gemma3_270m"}, "Gemma-3-270M (real pre-trained base LLM)"),
 }

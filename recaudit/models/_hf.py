@@ -42,7 +42,7 @@ from ._hf_scoring import Kernel, score_batch, score_prompts
 from ._matching import CatalogMatcher
 from ._templates import PromptTemplate
 
-Mode = Literal["score", "generate"]
+Mode = Literal["score", "generate", "auto"]
 CandidateScoring = Literal["title", "label"]
 
 # The scoring budgets (read at every call and passed to the kernels of ._hf_scoring).
@@ -151,8 +151,26 @@ class HFRecommender(BaseRecommender):
         are never served for another). GPT-2's ``gelu_new`` modules are swapped for the same
         formula as one fused kernel (``use_fused_tanh_gelu``; scores move by float rounding
         only, < 1e-5; ``RECAUDIT_ONEDNN=0`` keeps the model as loaded).
-    mode : {"score", "generate"}
-        ``rank`` by scoring candidates (or the whole catalog), or by free generation.
+    mode : {"score", "generate", "auto"}
+        ``rank`` by scoring candidates (or the whole catalog), or by free generation;
+        ``"auto"`` (chat models) generates whole-catalog lists (FaiRLLM's protocol: scoring
+        1,682 titles costs ~15k tokens a user) and scores candidate lists.
+    gguf_file : str, optional
+        A GGUF file in the folder ``path_or_model`` (or pass the ``.gguf`` path itself):
+        converted once to a transformers folder cached by content (:mod:`._gguf`); the
+        fingerprint follows the file's sha256.
+    chat_template : str, ChatTemplate or mapping, optional
+        Prompt an instruction model through its tokenizer's chat template with these
+        messages (``"default"``, ``"fairllm"``, ``"llmrank"``, a :class:`ChatTemplate`, or
+        ``{name: ..., profile_position: last}``): the messages ``ChatRecommender`` sends.
+        ``None``: the completion template (base models).
+    candidate_scoring : {"title", "label"}
+        Score a candidate by its title as the answer's first entry, or (chat models) by its
+        list label at the first answer position (after FIRST, :mod:`._hf_chat`).
+    prompt_k : int
+        The list length the chat prompt asks for when no ``k`` is given (``score``, ``nll``).
+    max_new_tokens : int, optional
+        Generation budget of a chat answer (default: k lines of a typical title).
     exclude_history : bool
         Drop the user's history items from whole-catalog rankings.
     num_beams : int or None
@@ -182,8 +200,11 @@ class HFRecommender(BaseRecommender):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if mode not in ("score", "generate"):
-            raise ValueError(f"mode must be 'score' or 'generate', got {mode!r}")
+        if mode not in ("score", "generate", "auto"):
+            raise ValueError(f"mode must be 'score', 'generate' or 'auto', got {mode!r}")
+        if mode == "auto" and chat_template is None:
+            raise ValueError("mode='auto' (generate whole-catalog lists, score candidate "
+                             "lists) needs chat_template=: an instruction model")
         if candidate_scoring not in ("title", "label"):
             raise ValueError("candidate_scoring must be 'title' or 'label', got "
                              f"{candidate_scoring!r}")
@@ -331,10 +352,18 @@ class HFRecommender(BaseRecommender):
         title is scored as the answer's first entry (``candidate_scoring="label"``: nothing
         follows, the candidate's label is scored).
         """
+        return self._prompt_text(request, k, generating=self._generates(request))
+
+    def _generates(self, request: Request) -> bool:
+        """Whether :meth:`rank` answers ``request`` by generation (``mode="generate"``, or
+        ``"auto"`` for a whole-catalog request)."""
+        return self.mode == "generate" or (self.mode == "auto" and request.candidates is None)
+
+    def _prompt_text(self, request: Request, k: int | None, generating: bool) -> str:
         if self.chat is None:
             return self.template.render(request, self.data.titles, self._genres)
         prefix = ""
-        if self.mode == "score" and not self._by_label(request):
+        if not generating and not self._by_label(request):
             prefix = self.chat.first_number(request)
         return self.chat.render(request, self.data.titles, k or self.prompt_k, prefix)
 
@@ -372,6 +401,18 @@ class HFRecommender(BaseRecommender):
             raise RequestError(f"k must be >= 1, got {k}")
         if self.mode == "generate":
             return self._generate(requests, k)
+        if self.mode == "auto":
+            out_of: dict[int, Ranking] = {}
+            gen = [n for n, r in enumerate(requests) if r.candidates is None]
+            rest = [n for n, r in enumerate(requests) if r.candidates is not None]
+            if gen:
+                out_of.update(zip(gen, self._generate_chat([requests[n] for n in gen], k)))
+            if rest:
+                out_of.update(zip(rest, self._rank_scored([requests[n] for n in rest], k)))
+            return [out_of[n] for n in range(len(requests))]
+        return self._rank_scored(requests, k)
+
+    def _rank_scored(self, requests: Sequence[Request], k: int) -> list[Ranking]:
         pools = [self.pool(r) for r in requests]
         self._check_items(requests, pools)
         scores = self._score(requests, pools, k=k)
@@ -416,8 +457,8 @@ class HFRecommender(BaseRecommender):
         The continuation is the item's title, or its list label (``candidate_scoring=
         "label"``)."""
         normalize = self.length_normalize if normalize is None else normalize
-        prompts = [tuple(self._bos + self._encode(self.render(r, k)) or [self._pad_id])
-                   for r in requests]
+        prompts = [tuple(self._bos + self._encode(self._prompt_text(r, k, generating=False))
+                         or [self._pad_id]) for r in requests]
         conts = [[tuple(self._encode(c)) for c in self._continuations(r, pool)]
                  for r, pool in zip(requests, pools)]
         return score_prompts(prompts, conts, backoff=self._backoff,
@@ -495,7 +536,7 @@ class HFRecommender(BaseRecommender):
 
     def _generate_chat(self, requests: Sequence[Request], k: int) -> list[Ranking]:
         """FaiRLLM's protocol: the list generated, then read and matched to the catalog."""
-        prompts = [self._encode(self.render(r, k)) for r in requests]
+        prompts = [self._encode(self._prompt_text(r, k, generating=True)) for r in requests]
         texts = self._chat_texts(prompts, self._chat_budget(k))
         return [answer_to_ranking(t, r, k, self.matcher) for t, r in zip(texts, requests)]
 

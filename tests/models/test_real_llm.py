@@ -298,3 +298,24 @@ def test_explanation_faithfulness_runs_on_the_real_model(smol, world):
     assert result.status == "ok", result.reason
     rate = {m.name: m.value for m in result.metrics}["citation_rate"]
     assert 0.0 <= rate <= 1.0  # the share of reasons that name a history item
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_auto_mode_generates_catalog_lists_and_scores_candidate_lists(smol, world):
+    auto = HFRecommender(smol.path, world, chat_template="default", mode="auto",
+                         candidate_scoring="label", max_new_tokens=40, batch_size=4)
+    gen = HFRecommender(smol.path, world, chat_template="default", mode="generate",
+                        max_new_tokens=40, batch_size=4)
+    label = HFRecommender(smol.path, world, chat_template="default",
+                          candidate_scoring="label", batch_size=4)
+    catalog, listed = _request(world, 0, candidates=False), _request(world, 1)
+    a, b = auto.rank([catalog, listed], k=3)
+    assert a.raw == gen.rank([catalog], k=3)[0].raw  # generated, FaiRLLM's protocol
+    assert b.items == label.rank([listed], k=3)[0].items and b.raw is None  # scored
+    assert auto.render(catalog).endswith("assistant\n")
+    np.testing.assert_allclose(auto.nll([catalog], [world.item_ids[0]]),
+                               HFRecommender(smol.path, world, chat_template="default")
+                               .nll([catalog], [world.item_ids[0]]), atol=1e-4)
+    with pytest.raises(ValueError, match="mode='auto'"):
+        HFRecommender(smol.path, world, mode="auto")
