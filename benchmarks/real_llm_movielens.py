@@ -107,6 +107,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pos-users", type=int, default=30)
     ap.add_argument("--pop-users", type=int, default=100)
     ap.add_argument("--util-users", type=int, default=100)
+    ap.add_argument("--parts", default="utility,consumer_fairness:fairllm,"
+                    "consumer_fairness:dataset,position_bias,popularity_bias",
+                    help="which measurements to run (comma-separated)")
     ap.add_argument("--out", default="reports/real-llm")
     ap.add_argument("--cache", default=None, help="engine cache folder (default: a new "
                     "empty one, so every time is a cold run)")
@@ -138,11 +141,15 @@ def main(argv=None) -> int:
     for name, scorer, writer, load_s in _models(data, args.models.split(",")):
         row = {"load_s": load_s}
         print(f"\n## {name} (loaded in {load_s:.1f} s)", flush=True)
-        t = time.perf_counter()
-        row["utility"] = _utility(scorer, data, args.util_users, seed=0)
-        row["utility_s"] = time.perf_counter() - t
-        print(f"utility {row['utility']} in {row['utility_s']:.0f} s", flush=True)
+        parts = args.parts.split(",")
+        if "utility" in parts:
+            t = time.perf_counter()
+            row["utility"] = _utility(scorer, data, args.util_users, seed=0)
+            row["utility_s"] = time.perf_counter() - t
+            print(f"utility {row['utility']} in {row['utility_s']:.0f} s", flush=True)
         for audit, config in audits.items():
+            if audit not in parts:
+                continue
             model = writer if audit == "popularity_bias" else scorer
             rep, seconds = _audit(model, data, audit, config, out, f"{name} {audit}")
             summary = rep.summary()

@@ -21,6 +21,7 @@ cache key) and composes three modules with one job each:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import os
@@ -171,6 +172,12 @@ class HFRecommender(BaseRecommender):
         The list length the chat prompt asks for when no ``k`` is given (``score``, ``nll``).
     max_new_tokens : int, optional
         Generation budget of a chat answer (default: k lines of a typical title).
+    max_list : int
+        The longest list a generated chat answer is asked for. Auditors ask ``rank`` for
+        ``k`` plus the history length (to drop seen items afterwards): a list of hundreds
+        of titles is neither what FaiRLLM asks (K = 20) nor affordable to generate. History
+        items in a generated whole-catalog answer are dropped (``exclude_history``), as
+        the score path never ranks them.
     exclude_history : bool
         Drop the user's history items from whole-catalog rankings.
     num_beams : int or None
@@ -196,7 +203,7 @@ class HFRecommender(BaseRecommender):
                  gguf_file: str | None = None,
                  chat_template: str | ChatTemplate | None = None,
                  candidate_scoring: CandidateScoring = "title", prompt_k: int = 10,
-                 max_new_tokens: int | None = None) -> None:
+                 max_new_tokens: int | None = None, max_list: int = 20) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -227,6 +234,9 @@ class HFRecommender(BaseRecommender):
         self.candidate_scoring: CandidateScoring = candidate_scoring
         self.prompt_k = int(prompt_k)
         self.max_new_tokens = max_new_tokens
+        if isinstance(max_list, bool) or int(max_list) != max_list or max_list < 1:
+            raise ValueError(f"max_list must be an integer >= 1, got {max_list!r}")
+        self.max_list = int(max_list)
         if isinstance(path_or_model, (str, os.PathLike)):
             folder = Path(path_or_model)
             if gguf_file is not None or folder.suffix == ".gguf":
@@ -337,7 +347,8 @@ class HFRecommender(BaseRecommender):
             if self.chat is not None:  # completion-template fingerprints stay as they were
                 parts.append(("chat", self.chat.template.fingerprint(),
                               stable_hash(self.tokenizer.chat_template), self.prompt_k,
-                              self.candidate_scoring, self.max_new_tokens))
+                              self.candidate_scoring, self.max_new_tokens)
+                             + ((("max_list", self.max_list),) if self.max_list != 20 else ()))
             if self._bos:
                 parts.append(("bos", self._bos))
             self._fingerprint = "HFRecommender-" + stable_hash(*parts)
@@ -536,9 +547,18 @@ class HFRecommender(BaseRecommender):
 
     def _generate_chat(self, requests: Sequence[Request], k: int) -> list[Ranking]:
         """FaiRLLM's protocol: the list generated, then read and matched to the catalog."""
-        prompts = [self._encode(self._prompt_text(r, k, generating=True)) for r in requests]
-        texts = self._chat_texts(prompts, self._chat_budget(k))
-        return [answer_to_ranking(t, r, k, self.matcher) for t, r in zip(texts, requests)]
+        ask = min(int(k), self.max_list)
+        prompts = [self._encode(self._prompt_text(r, ask, generating=True)) for r in requests]
+        texts = self._chat_texts(prompts, self._chat_budget(ask))
+        out = []
+        for text, r in zip(texts, requests):
+            ranking = answer_to_ranking(text, r, k, self.matcher)
+            if self.exclude_history and r.candidates is None and r.history:
+                seen = set(r.history)
+                ranking = dataclasses.replace(ranking, items=tuple(
+                    i for i in ranking.items if i not in seen))
+            out.append(ranking)
+        return out
 
     def explain(self, requests: Sequence[Request], k: int = 1) -> list[Explanation]:
         """Why the top recommendation: a short reason generated in a second chat turn.

@@ -205,7 +205,8 @@ def test_generate_mode_reads_the_answer_and_counts_hallucinations(smol, world):
     for req, r in zip(reqs, out):
         assert r.raw  # the model's own text is kept
         again = answer_to_ranking(r.raw, req, 5, gen.matcher)
-        assert r.items == again.items and r.hallucinated == again.hallucinated
+        unseen = tuple(i for i in again.items if i not in req.history)
+        assert r.items == unseen and r.hallucinated == again.hallucinated
         assert set(r.items) <= set(world.item_ids)
     # batched generation answers each prompt as it would alone (greedy)
     alone = gen.rank(reqs[1:], k=5)[0]
@@ -319,3 +320,26 @@ def test_auto_mode_generates_catalog_lists_and_scores_candidate_lists(smol, worl
                                .nll([catalog], [world.item_ids[0]]), atol=1e-4)
     with pytest.raises(ValueError, match="mode='auto'"):
         HFRecommender(smol.path, world, mode="auto")
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_generated_lists_are_asked_for_at_most_max_list_and_drop_history(smol, world,
+                                                                        monkeypatch):
+    gen = HFRecommender(smol.path, world, chat_template="default", mode="generate",
+                        max_list=20)
+    req = _request(world, candidates=False)
+    seen_title = world.titles[req.history[0]]
+    asked = []
+
+    def fake_texts(prompts, budget):
+        asked.extend(gen.tokenizer.decode(p) for p in prompts)
+        return [f"1. {seen_title}\n2. Jaws (1975)\n3. Not A Movie (2031)"]
+
+    monkeypatch.setattr(gen, "_chat_texts", fake_texts)
+    # an auditor asks for k + history length, to drop seen items itself
+    (r,) = gen.rank([req], k=500)
+    assert "a list of 20 movie titles" in asked[0]
+    jaws = next(i for i, t in world.titles.items() if t == "Jaws (1975)")
+    assert r.items == ((jaws,) if jaws not in req.history else ())
+    assert r.hallucinated == 1
