@@ -363,7 +363,9 @@ class HFRecommender(BaseRecommender):
         title is scored as the answer's first entry (``candidate_scoring="label"``: nothing
         follows, the candidate's label is scored).
         """
-        return self._prompt_text(request, k, generating=self._generates(request))
+        if self.chat is None:
+            return self.template.render(request, self.data.titles, self._genres)
+        return self._chat_text(request, k, generating=self._generates(request))
 
     def _generates(self, request: Request) -> bool:
         """Whether :meth:`rank` answers ``request`` by generation (``mode="generate"``, or
@@ -371,8 +373,13 @@ class HFRecommender(BaseRecommender):
         return self.mode == "generate" or (self.mode == "auto" and request.candidates is None)
 
     def _prompt_text(self, request: Request, k: int | None, generating: bool) -> str:
+        """The prompt scored (``generating=False``) or generated from; a subclass that
+        overrides :meth:`render` (few-shot demonstrations) keeps it for completion prompts."""
         if self.chat is None:
-            return self.template.render(request, self.data.titles, self._genres)
+            return self.render(request)
+        return self._chat_text(request, k, generating)
+
+    def _chat_text(self, request: Request, k: int | None, generating: bool) -> str:
         prefix = ""
         if not generating and not self._by_label(request):
             prefix = self.chat.first_number(request)
