@@ -433,7 +433,9 @@ class HFRecommender(BaseRecommender):
     def _rank_scored(self, requests: Sequence[Request], k: int) -> list[Ranking]:
         pools = [self.pool(r) for r in requests]
         self._check_items(requests, pools)
-        scores = self._score(requests, pools, k=k)
+        # only chat prompts depend on k (subclasses' _score may not take it)
+        scores = (self._score(requests, pools, k=k) if self.chat is not None
+                  else self._score(requests, pools))
         out = []
         for pool, s in zip(pools, scores):
             order = np.argsort(-s, kind="stable")[:k]
