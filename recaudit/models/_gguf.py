@@ -140,12 +140,9 @@ def _convert(src: Path, arch: str) -> tuple[Any, Any]:
     """Dequantize a GGUF file with transformers (the slow step, done once per file)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ._hf import quiet_transformers
-
     try:
-        with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
-            model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
+        tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+        model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
     except MissingDependencyError:
         raise
     except Exception as exc:
