@@ -220,7 +220,7 @@ def test_explain_generates_a_reason_and_cites_history_items(smol, world):
     assert "explain" not in HFRecommender(smol.path, world).capabilities  # completion
     reqs = [_request(world, u, candidates=False) for u in range(2)]
     out = smol.explain(reqs)
-    for req, e in zip(reqs, out):
+    for e in out:
         assert e.item in world.item_ids and e.text
         assert all(c in world.item_ids for c in e.cited)
 
