@@ -62,11 +62,13 @@ def parse_list(text: str) -> list[str]:
 
 
 def answer_to_ranking(text: str, request: Request, k: int, matcher: CatalogMatcher, *,
-                      match_threshold: float = FUZZY_THRESHOLD) -> Ranking:
+                      match_threshold: float = FUZZY_THRESHOLD,
+                      exclude: frozenset[str] | set[str] = frozenset()) -> Ranking:
     """The :class:`Ranking` a free-text answer gives: its list entries (:func:`parse_list`)
     mapped to the catalog in order (no repeats), the count of entries that matched no catalog
     item or an item outside the request's candidates (hallucinations), and the text as
-    ``raw``. The one rule of every chat-style recommender, served or local."""
+    ``raw``. Items in ``exclude`` (e.g. the user's history) are skipped before the list is
+    cut to ``k``. The one rule of every chat-style recommender, served or local."""
     overrides = request.item_text_dict
     local = CatalogMatcher(overrides, match_threshold) if overrides else None
     allowed = set(request.candidates) if request.candidates is not None else None
@@ -76,6 +78,6 @@ def answer_to_ranking(text: str, request: Request, k: int, matcher: CatalogMatch
         item = (local.match(entry) if local is not None else None) or matcher.match(entry)
         if item is None or (allowed is not None and item not in allowed):
             hallucinated += 1
-        elif item not in items:
+        elif item not in items and item not in exclude:
             items.append(item)
     return Ranking(tuple(items[:k]), hallucinated=hallucinated, raw=text)

@@ -21,7 +21,6 @@ cache key) and composes three modules with one job each:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import inspect
 import os
@@ -288,6 +287,7 @@ class HFRecommender(BaseRecommender):
         if self._pad_id is None:
             self._pad_id = 0
         self._token_cache: dict[str, list[int]] = {}
+        self._title_p90: int | None = None
         self._bos = _leading_bos(self.tokenizer) if self.chat is None else []
         # transformers >= 5.2x renamed ``past_key_values`` to ``cache``
         params = inspect.signature(self.model.forward).parameters
@@ -483,15 +483,13 @@ class HFRecommender(BaseRecommender):
                  for r, pool in zip(requests, pools)]
         return score_prompts(prompts, conts, backoff=self._backoff,
                              score_batch=self._score_batch, normalize=normalize,
-                             min_shared=self._kernel().min_shared)
+                             min_shared=self._min_shared())
 
     def _continuations(self, request: Request, pool: Sequence[str]) -> list[str]:
         """The scored text of each item in ``pool`` for ``request``."""
-        if self.chat is not None and self._by_label(request) and pool:
-            if list(pool) == list(request.candidates or ()):
-                return self.chat.label_continuations(len(pool))
-            labels = dict(zip(request.candidates or (),
-                              self.chat.label_continuations(len(request.candidates or ()))))
+        if self.chat is not None and self._by_label(request):
+            cands = request.candidates or ()
+            labels = dict(zip(cands, self.chat.label_continuations(len(cands))))
             return [labels[i] for i in pool]
         return [self.template.continuation(self.template.title(i, request, self.data.titles))
                 for i in pool]
@@ -508,8 +506,12 @@ class HFRecommender(BaseRecommender):
                       cache_kwarg=self._cache_kwarg, packed=self._packed,
                       last_only=self._last_only, logit_budget=_LOGIT_BUDGET * scale,
                       cache_budget=_CACHE_BUDGET * scale, packed_length=_PACKED_LENGTH,
-                      min_shared=(0 if os.environ.get("RECAUDIT_PREFIX_SHARING") == "0"
-                                  else _MIN_SHARED))
+                      min_shared=self._min_shared())
+
+    @staticmethod
+    def _min_shared() -> int:
+        """Leading tokens prompts must share to encode them once (0: sharing off)."""
+        return 0 if os.environ.get("RECAUDIT_PREFIX_SHARING") == "0" else _MIN_SHARED
 
     # ------------------------------------------------------------------ generation
     def match_title(self, text: str) -> str | None:
@@ -537,8 +539,10 @@ class HFRecommender(BaseRecommender):
         title (its 90th-percentile token count + 4 for the number and line break)."""
         if self.max_new_tokens is not None:
             return int(self.max_new_tokens)
-        lengths = sorted(len(self._encode(" " + t)) for t in self.data.titles.values())
-        return int(k * (lengths[int(0.9 * (len(lengths) - 1))] + 4))
+        if self._title_p90 is None:  # the catalog's titles, tokenized once
+            lengths = sorted(len(self._encode(" " + t)) for t in self.data.titles.values())
+            self._title_p90 = lengths[int(0.9 * (len(lengths) - 1))]
+        return int(k * (self._title_p90 + 4))
 
     def _chat_texts(self, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
         """Greedy answers to tokenized chat prompts, shortest prompts batched together."""
@@ -559,15 +563,9 @@ class HFRecommender(BaseRecommender):
         ask = min(int(k), self.max_list)
         prompts = [self._encode(self._prompt_text(r, ask, generating=True)) for r in requests]
         texts = self._chat_texts(prompts, self._chat_budget(ask))
-        out = []
-        for text, r in zip(texts, requests):
-            ranking = answer_to_ranking(text, r, k, self.matcher)
-            if self.exclude_history and r.candidates is None and r.history:
-                seen = set(r.history)
-                ranking = dataclasses.replace(ranking, items=tuple(
-                    i for i in ranking.items if i not in seen))
-            out.append(ranking)
-        return out
+        return [answer_to_ranking(text, r, k, self.matcher, exclude=set(r.history) if (
+            self.exclude_history and r.candidates is None) else frozenset())
+            for text, r in zip(texts, requests)]
 
     def explain(self, requests: Sequence[Request], k: int = 1) -> list[Explanation]:
         """Why the top recommendation: a short reason generated in a second chat turn.
@@ -584,10 +582,9 @@ class HFRecommender(BaseRecommender):
         tops = [r.items[0] if r.items else None for r in self.rank(requests, max(1, k))]
         todo = [n for n, t in enumerate(tops) if t is not None]
         titles = self.data.titles
-        prompts = [self._encode(self.tokenizer.apply_chat_template(
-            self.chat.explain_messages(requests[n], titles, max(1, k),
-                                       self.template.title(tops[n], requests[n], titles)),
-            tokenize=False, add_generation_prompt=True)) for n in todo]
+        prompts = [self._encode(self.chat.render_messages(self.chat.explain_messages(
+            requests[n], titles, max(1, k), self.template.title(tops[n], requests[n], titles))))
+            for n in todo]
         texts = self._chat_texts(prompts, 48) if prompts else []
         out = [Explanation("", "No recommendation.", ())] * len(requests)
         for n, text in zip(todo, texts):

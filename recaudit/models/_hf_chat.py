@@ -57,9 +57,13 @@ class ChatPrompter:
                answer_prefix: str = "") -> str:
         """The text the model reads: the messages through the tokenizer's chat template,
         with the generation prompt, then ``answer_prefix`` (the start of the answer)."""
-        text = self.tokenizer.apply_chat_template(self.messages(request, titles, k),
-                                                  tokenize=False, add_generation_prompt=True)
-        return text + answer_prefix
+        return self.render_messages(self.messages(request, titles, k)) + answer_prefix
+
+    def render_messages(self, messages: list[dict[str, str]]) -> str:
+        """Chat messages as text through the tokenizer's chat template, ready for the
+        assistant's answer."""
+        return self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=True)
 
     def first_number(self, request: Request) -> str:
         """The first list number of the answer: the candidates' first number (LLMRank's

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from recaudit.models import HFRecommender, Request
+from recaudit.models import Request
 from recaudit.models._hf_scoring import shared_prefix_groups
 
 from .test_hf import _reference_logprob, folder, world  # noqa: F401  (fixtures)
-from .test_hf_batching import _CountCalls
+from .test_hf_batching import _CountCalls, lm  # noqa: F401  (fixture)
 
 
 def test_groups_by_hand():
@@ -40,11 +39,6 @@ def _variants(world, n_users=3, n_cand=5, seed=0):  # noqa: F811
             out.append(Request(u, history=hist, candidates=cand, prompt_extra=extra))
         out.append(Request(u, history=hist, candidates=cand[::-1]))
     return out
-
-
-@pytest.fixture(scope="module")
-def lm(folder, world):  # noqa: F811
-    return HFRecommender(folder, world, batch_size=64, device="cpu")
 
 
 def test_shared_prefixes_are_encoded_once_and_scores_equal_unshared(lm, world,  # noqa: F811

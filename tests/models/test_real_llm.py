@@ -204,9 +204,9 @@ def test_generate_mode_reads_the_answer_and_counts_hallucinations(smol, world):
     out = gen.rank(reqs, k=5)
     for req, r in zip(reqs, out):
         assert r.raw  # the model's own text is kept
-        again = answer_to_ranking(r.raw, req, 5, gen.matcher)
-        unseen = tuple(i for i in again.items if i not in req.history)
-        assert r.items == unseen and r.hallucinated == again.hallucinated
+        again = answer_to_ranking(r.raw, req, 5, gen.matcher, exclude=set(req.history))
+        assert r.items == again.items and r.hallucinated == again.hallucinated
+        assert not set(r.items) & set(req.history)
         assert set(r.items) <= set(world.item_ids)
     # batched generation answers each prompt as it would alone (greedy)
     alone = gen.rank(reqs[1:], k=5)[0]
