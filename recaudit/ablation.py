@@ -186,7 +186,7 @@ class AblationResult(TableOutputs):
 def ablate(model: Any, data: Any, mitigations: Mapping[str, Any], auditors: Sequence[Any], *,
            seeds: Sequence[int] = (0, 1, 2), config: Mapping[str, Any] | None = None,
            utility_k: int = 10, utility_users: int | None = 200, cache: Any = True,
-           progress: bool = True) -> AblationResult:
+           progress: bool = True, executor: Any = None) -> AblationResult:
     """Run every arm of ``mitigations`` for every seed through the same audit.
 
     Parameters
@@ -201,6 +201,11 @@ def ablate(model: Any, data: Any, mitigations: Mapping[str, Any], auditors: Sequ
         As for :func:`recaudit.audit`.
     seeds : sequence of int
         Audit seeds (and the training / shuffling seed of mitigations that take one).
+    config : dict, optional
+        Run settings (``n_bootstrap`` also sets the utility resamples, ``batch_size``) and
+        per-auditor overrides, as for :func:`recaudit.audit`.
+    executor : Executor, str or mapping, optional
+        Where cache misses are answered, as for :func:`recaudit.audit`.
 
     Examples
     --------
@@ -216,5 +221,5 @@ def ablate(model: Any, data: Any, mitigations: Mapping[str, Any], auditors: Sequ
     result = study(arms, data, auditors, seeds,
                    build=lambda arm, seed: stack(model, _reseeded(arm, seed), data),
                    config=config, utility_k=utility_k, utility_users=utility_users,
-                   utility_bootstrap=1000, cache=cache, progress=progress)
+                   cache=cache, progress=progress, executor=executor)
     return AblationResult.from_study(result)

@@ -24,7 +24,7 @@ from typing import Any
 from .auditors import AuditContext, Auditor, assign_verdicts, available_auditors
 from .auditors._registry import BUILTIN_AUDITORS, get_auditor_class
 from .contract import BaseRecommender, Ranking, Request
-from .engine import CachedRecommender, uncached
+from .engine import engine_for, owned_executor, uncached
 from .errors import SpecError, UnknownNameError, did_you_mean
 from .report._report import SCHEMA_VERSION, SUMMARY_COLUMNS, AuditReport
 from .results import AuditResult, Cost
@@ -256,9 +256,7 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
     >>> report.passed                                                    # doctest: +SKIP
     """
     if executor is not None and not callable(getattr(executor, "run", None)):
-        from .engine import make_executor
-
-        with make_executor(executor) as built:  # built from a spec: this audit owns it
+        with owned_executor(executor) as built:  # built from a spec: this audit owns it
             return audit(model, data, auditors, config, seed=seed, cache=cache,
                          progress=progress, out_json=out_json, title=title, executor=built)
     run, per = _split_config(config)
@@ -267,9 +265,7 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
                        n_permutations=int(run.get("n_permutations", 1000)),
                        alpha=float(run.get("alpha", 0.05)), show_progress=bool(progress),
                        extra=dict(run.get("extra") or {}))
-    engine = model if isinstance(model, CachedRecommender) else CachedRecommender(
-        model, cache=cache, batch_size=int(run.get("batch_size", 64)), progress=progress,
-        executor=executor)
+    engine = engine_for(model, run=run, cache=cache, progress=progress, executor=executor)
     declared = sorted(engine.capabilities)
     try:
         dataset = data.summary()

@@ -205,6 +205,9 @@ DEMO_MODELS: dict[str, tuple[dict[str, Any], str]] = {
 #: ``demo --model`` of a real pre-trained LLM: caps on auditor parameters that keep the full
 #: audit of MovieLens-100K to minutes on 2 cores (measured: see README, "A real LLM").
 REAL_LLM_CAPS = {"n_users": 40, "n_candidates": 20, "n_targets": 3, "n_references": 50}
+#: ``demo --quick`` with a real LLM: a smoke test of every auditor in minutes, not a finding
+#: (about 4 s of generation a user for a whole-catalog list on 2 cores).
+REAL_LLM_QUICK_CAPS = {**REAL_LLM_CAPS, "n_users": 8}
 #: ``demo --quick``: epochs of the tiny LM.
 QUICK_EPOCHS = 2
 
@@ -277,9 +280,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"{data_name} from {args.movielens}: {s['n_users']} users, {s['n_items']} "
               f"items, {s['n_train']} train / {s['n_test']} test interactions")
     model = runner.build_model(load_spec({"model": model_entry}), data, progress=progress)
+    real_llm = model_entry["kind"] in ("smollm2", "gemma3_270m")
     if args.quick:
-        run = quick_config()
-    elif model_entry["kind"] in ("smollm2", "gemma3_270m"):
+        run = quick_config(REAL_LLM_QUICK_CAPS if real_llm else None)
+    elif real_llm:
         run = quick_config(REAL_LLM_CAPS, n_resamples=1000)
     else:
         run = {name: dict(value) for name, value in DEMO_CONFIG.items()}

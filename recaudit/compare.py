@@ -272,7 +272,8 @@ def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
             seeds: Sequence[int] = (0, 1, 2), config: Mapping[str, Any] | None = None,
             utility_k: int = 10, utility_users: int | None = 200, refit: bool = False,
             alpha: float = 0.05, cache: Any = True, progress: bool = True,
-            metadata: Mapping[str, Any] | None = None) -> ComparisonResult:
+            metadata: Mapping[str, Any] | None = None, executor: Any = None
+            ) -> ComparisonResult:
     """Audit every model for every seed with the same auditors; test every difference.
 
     Parameters
@@ -293,6 +294,8 @@ def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
         so seed-to-seed spread includes training randomness.
     alpha : float
         Significance level of the Holm-corrected pairwise tests.
+    executor : Executor, str or mapping, optional
+        Where cache misses are answered, as for :func:`recaudit.audit` (one for every model).
 
     Examples
     --------
@@ -320,7 +323,7 @@ def compare(models: Mapping[str, Any], data: Any, auditors: Sequence[Any], *,
 
     result = study(dict(zip(labels, models.values())), data, auditors, seeds, build=build,
                    config=config, utility_k=utility_k, utility_users=utility_users,
-                   cache=cache, progress=progress)
+                   cache=cache, progress=progress, executor=executor)
     meta = {"dataset": data.summary(), "auditors": [_auditor_name(a) for a in auditors],
             "models": {lab: {"repr": repr(mod), "fingerprint": mod.fingerprint(),
                              "capabilities": sorted(getattr(mod, "capabilities", ()))}

@@ -117,7 +117,7 @@ def run_ablation(spec: AuditSpec, *, progress: bool | None = None,
     extra = {k: ab[k] for k in ("utility_k", "utility_users") if k in ab}
     result = ablate(model, data, ab["mitigations"], spec.auditors or [], seeds=ab["seeds"],
                     config=spec.audit_config(), cache=spec.run.get("cache", True),
-                    progress=progress, **extra)
+                    progress=progress, executor=spec.executor, **extra)
     _write(spec, result, html=html, csv=csv)
     return result
 
@@ -158,7 +158,7 @@ def run_compare(spec: AuditSpec, *, progress: bool | None = None,
                             f"the LM of {', '.join(pretrained)}")
     result = compare(models, data, spec.auditors or [], seeds=cmp["seeds"],
                      config=spec.audit_config(), cache=spec.run.get("cache", True),
-                     progress=progress, metadata=meta, **extra)
+                     progress=progress, metadata=meta, executor=spec.executor, **extra)
     for label, entry in spec.models.items():
         result.metadata["models"][label]["description"] = model_kind(entry["kind"]).description
     _write(spec, result, html=html, csv=csv, json=json_path)

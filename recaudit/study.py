@@ -113,12 +113,17 @@ class StudyResult(TableOutputs):
         return pd.DataFrame(rows, columns=COST_COLUMNS)
 
 
+def _timed(cost: Cost, since: float) -> Cost:
+    """``cost`` with its wall-clock total measured from ``since``."""
+    return Cost(**{**cost.to_dict(), "total_seconds": time.perf_counter() - since})
+
+
 def study(arms: Mapping[str, Any], data: Any, auditors: Sequence[Any],
           seeds: Sequence[int] = (0, 1, 2), *,
           build: Callable[[Any, int], Any] | None = None,
           config: Mapping[str, Any] | None = None, utility_k: int = 10,
           utility_users: int | None = 200, utility_bootstrap: int | None = None,
-          cache: Any = True, progress: bool = True) -> StudyResult:
+          cache: Any = True, progress: bool = True, executor: Any = None) -> StudyResult:
     """Audit every arm for every seed with the same auditors; measure utility next to it.
 
     Parameters
@@ -139,6 +144,11 @@ def study(arms: Mapping[str, Any], data: Any, auditors: Sequence[Any],
         NDCG@K / HR@K over the whole catalog, on up to ``utility_users`` users per seed.
     utility_bootstrap : int, optional
         Resamples of the utility CIs (default: ``config["n_bootstrap"]``, else 1000).
+    cache : bool, path or RequestCache
+        The engine's answer cache, shared by every arm and seed.
+    executor : Executor, str or mapping, optional
+        Where cache misses are answered, as for :func:`recaudit.audit`; one executor serves
+        every arm (an executor built from a spec is closed at the end).
 
     Examples
     --------
@@ -151,7 +161,7 @@ def study(arms: Mapping[str, Any], data: Any, auditors: Sequence[Any],
     ['popularity_bias', 'utility']
     """
     from .audit import audit
-    from .engine import CachedRecommender
+    from .engine import engine_for, owned_executor
 
     if not arms:
         raise ValueError("study needs at least one arm in arms={label: ...}")
@@ -166,34 +176,34 @@ def study(arms: Mapping[str, Any], data: Any, auditors: Sequence[Any],
     per_user: dict[tuple[str, int, str], dict[str, float]] = {}
     reports = {}
     costs: dict[tuple[str, int, str], Cost] = {}
-    for label, arm in zip(labels, arms.values()):
-        for seed in seeds:
-            model = arm if build is None else build(arm, seed)
-            engine = CachedRecommender(model, cache=cache, progress=progress)
-            t0 = time.perf_counter()
-            report = audit(engine, data, list(auditors), config, seed=seed, cache=cache,
-                           progress=progress)
-            costs[(label, seed, "audit")] = Cost(**{**report.cost.to_dict(),
-                                                    "total_seconds": time.perf_counter() - t0})
-            reports[(label, seed)] = report
-            t0 = time.perf_counter()
-            with engine.attribute_to("utility") as cost:
-                users, values = measure_utility(engine, data, k=utility_k,
-                                                n_users=utility_users, seed=seed)
-            costs[(label, seed, "utility")] = Cost(**{**cost.to_dict(),
-                                                      "total_seconds": time.perf_counter() - t0})
-            for name, vals in values.items():
-                per_user[(label, seed, name)] = dict(zip(users, map(float, vals)))
-            for name, (value, lo, hi) in summarize(values, n_resamples=n_boot,
-                                                   seed=seed).items():
-                rows.append({"arm": label, "seed": seed, "auditor": "utility",
-                             "metric": name, "scope": "all", "value": value,
-                             "ci_low": lo, "ci_high": hi, "higher_is_better": True,
-                             "threshold": None, "p_value": None, "verdict": "info",
-                             "reason": "", "measured": True})
-            got, missing = _rows_of(label, seed, report)
-            rows.extend(got)
-            not_run.extend((label, seed, *x) for x in missing)
+    with owned_executor(executor) as built:
+        for label, arm in zip(labels, arms.values()):
+            for seed in seeds:
+                model = arm if build is None else build(arm, seed)
+                engine = engine_for(model, run=config, cache=cache, progress=progress,
+                                    executor=built)
+                t0 = time.perf_counter()
+                report = audit(engine, data, list(auditors), config, seed=seed, cache=cache,
+                               progress=progress)
+                costs[(label, seed, "audit")] = _timed(report.cost, t0)
+                reports[(label, seed)] = report
+                t0 = time.perf_counter()
+                with engine.attribute_to("utility") as cost:
+                    users, values = measure_utility(engine, data, k=utility_k,
+                                                    n_users=utility_users, seed=seed)
+                costs[(label, seed, "utility")] = _timed(cost, t0)
+                for name, vals in values.items():
+                    per_user[(label, seed, name)] = dict(zip(users, map(float, vals)))
+                for name, (value, lo, hi) in summarize(values, n_resamples=n_boot,
+                                                       seed=seed).items():
+                    rows.append({"arm": label, "seed": seed, "auditor": "utility",
+                                 "metric": name, "scope": "all", "value": value,
+                                 "ci_low": lo, "ci_high": hi, "higher_is_better": True,
+                                 "threshold": None, "p_value": None, "verdict": "info",
+                                 "reason": "", "measured": True})
+                got, missing = _rows_of(label, seed, report)
+                rows.extend(got)
+                not_run.extend((label, seed, *x) for x in missing)
     rows.extend(_skipped_rows(rows, not_run, labels, seeds))
     return StudyResult(table=pd.DataFrame(rows, columns=TABLE_COLUMNS), labels=labels,
                        seeds=seeds, utility_metric=f"ndcg_at_{utility_k}", per_user=per_user,

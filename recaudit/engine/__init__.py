@@ -21,9 +21,11 @@ from ._executor import (
                         run_batches,
                         validate_executor_spec,
 )
+from ._factory import engine_for, owned_executor
 from ._ray import MissingDependencyError, RayExecutor
 
 __all__ = ["EXECUTOR_KINDS", "CachedRecommender", "Executor", "ExecutorKind", "LocalExecutor",
            "MissingDependencyError", "ModelCall", "RayExecutor", "RequestCache", "chunked",
-           "default_cache_path", "executor_kind", "make_executor", "open_cache",
+           "default_cache_path", "engine_for", "executor_kind", "make_executor", "open_cache",
+           "owned_executor",
            "run_batches", "uncached", "validate_executor_spec"]

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import cache_root
 from ..contract import stable_hash
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
@@ -283,9 +284,7 @@ def _meta(kind: str, base: HFRecommender, data: Any, config: Any, seed: int,
 
 
 def _root(cache_dir: str | os.PathLike | None) -> Path:
-    from ._tiny_lm import default_cache_dir
-
-    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache_root(cache_dir)
 
 
 # ====================================================================== LoRA

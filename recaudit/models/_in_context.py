@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import cache_root
 from ..contract import Request, stable_hash
 from ._artifacts import publish_folder
 from ._hf import HFRecommender
@@ -290,9 +291,7 @@ def _record(folder: Path, meta: dict[str, Any]) -> None:
 
 
 def _root(cache_dir: Any) -> Path:
-    from ._tiny_lm import default_cache_dir
-
-    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache_root(cache_dir)
 
 
 def _no_weights(sample_weight: Any, kind: str) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import cache_root
 from ..contract import Request, stable_hash
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, quiet_transformers
@@ -350,7 +351,7 @@ def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     """
     from peft import PeftModel
 
-    from ._tiny_lm import default_cache_dir, train_tiny_lm
+    from ._tiny_lm import train_tiny_lm
 
     config = config if config is not None else SoftPromptConfig()
     shared = set(data.user_ids) & set(pretrain_data.user_ids)
@@ -358,7 +359,7 @@ def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
         raise ValueError(f"pretrain_data and data share {len(shared)} user(s) (e.g. "
                          f"{sorted(shared)[:3]}); the frozen LM must be pre-trained on other "
                          "users: use recaudit.models.split_users")
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = cache_root(cache_dir)
     lm_kwargs = {"config": lm_config} if lm_config is not None else {}
     base = train_tiny_lm(pretrain_data, seed, cache_dir=root, progress=progress, **lm_kwargs)
     if base.path is None:

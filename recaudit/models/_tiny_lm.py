@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import cache_root
 from ..contract import Request, stable_hash
 from ._artifacts import publish_folder
 from ._hf import HFRecommender, _hash_files, quiet_transformers
@@ -145,11 +146,6 @@ class TinyLMConfig:
         return total < per_epoch * self.epochs
 
 
-def default_cache_dir() -> Path:
-    """``$RECAUDIT_CACHE_DIR`` or ``~/.cache/recaudit``."""
-    return Path(os.environ.get("RECAUDIT_CACHE_DIR") or Path.home() / ".cache" / "recaudit")
-
-
 def _n_examples(data: Any, config: TinyLMConfig) -> int:
     """How many examples :func:`_examples` makes: one per train row (cloze), or one per
     train row after each user's first (prefix)."""
@@ -263,7 +259,7 @@ def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = Non
         One loss weight per row of ``data.train`` (the row of the target interaction);
         reweighting mitigations use it. Normalised to mean 1 over the examples.
     cache_dir : path, optional
-        Root of the model cache (default :func:`default_cache_dir`); the model lives in
+        Root of the model cache (default :func:`recaudit._paths.cache_dir`); the model lives in
         ``<cache_dir>/tiny_lm/<hash>`` and is re-used when present.
     progress : bool
         Show a tqdm bar with the running loss.
@@ -286,7 +282,7 @@ def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = Non
     >>> model = ra.models.train_tiny_lm(ra.datasets.synthetic(seed=0))  # doctest: +SKIP
     """
     config = config if config is not None else TinyLMConfig()
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = cache_root(cache_dir)
     base = _init_folder(init_from)
     key = _folder_key(data, config, seed, sample_weight)
     if base is not None:
