@@ -34,7 +34,7 @@ def _gflops(layer, x, flops: float, repeats: int = 20) -> float:
 
 
 def _encode(out: str, repeats: int) -> None:
-    from recaudit.models._embedding import encode_padded
+    from recaudit.models.encoders._embedding import encode_padded
 
     rng = np.random.default_rng(0)
     words = "the a movie star wars toy story love night day man woman city dark king".split()

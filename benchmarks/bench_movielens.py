@@ -77,7 +77,7 @@ def _worker(mode: str, path: str, root: str) -> dict:
     if mode == "catalog":  # one catalog build (encode, or load when the store has it)
         spec = _spec(path, AUDITORS)
         model = _build_model(spec, _build_dataset(spec))
-        from recaudit.models._minilm import load_minilm
+        from recaudit.models.encoders._minilm import load_minilm
 
         load_minilm()  # the weights, timed apart from the catalog
         out["load_weights_s"] = time.perf_counter() - t0

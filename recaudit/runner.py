@@ -46,8 +46,8 @@ def build_model(spec: AuditSpec, data: Any, *, entry: Mapping[str, Any] | None =
     A bad option (a ``ValueError`` or ``TypeError`` from the adapter) is a
     :class:`~recaudit.errors.SpecError` naming ``where`` and the kind.
     """
-    from .models._kinds import BuildContext
-    from .models._kinds import build_model as build
+    from .models import BuildContext
+    from .models import build_model as build
 
     entry = dict(spec.model if entry is None else entry)
 
@@ -133,8 +133,8 @@ def run_compare(spec: AuditSpec, *, progress: bool | None = None,
     pre-train their LM on the other part.
     """
     from .compare import compare
-    from .models._kinds import model_kind
-    from .models._prompt_tuning import split_users
+    from .data import split_users
+    from .models import model_kind
 
     if not spec.models:
         raise SpecError("models: this spec has no 'models' section to compare; see "

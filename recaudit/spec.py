@@ -98,7 +98,7 @@ def _validate_dataset(d: Any) -> dict[str, Any]:
 
 
 def _model_kinds(*, audit_spec: bool) -> list[str]:
-    from .models._kinds import MODEL_KINDS, model_kind
+    from .models import MODEL_KINDS, model_kind
 
     return [k for k in MODEL_KINDS.names()
             if not audit_spec or model_kind(k).in_audit_spec]
@@ -108,7 +108,7 @@ def _validate_model(d: Any, path: str = "model", *, audit_spec: bool = True,
                     default_kind: str | None = "tiny_lm") -> dict[str, Any]:
     """One model entry (``model:`` of an audit spec, or an arm of ``models:``), checked
     against its kind in :data:`recaudit.models.MODEL_KINDS`."""
-    from .models._kinds import model_kind
+    from .models import model_kind
 
     if not isinstance(d, Mapping) or (default_kind is None and "kind" not in d):
         raise SpecError(f"{path}: expected a mapping with a 'kind', got {d!r}")
@@ -164,7 +164,7 @@ def _validate_compare(d: Any, models: Any) -> dict[str, Any] | None:
         _typed(d["refit"], bool, "compare.refit")
     if "alpha" in d:
         d["alpha"] = _typed(d["alpha"], float, "compare.alpha", low=0.0, high=1.0)
-    from .models._kinds import model_kind
+    from .models import model_kind
 
     needs = any(model_kind(e["kind"]).needs_pretrain for e in models.values())
     share = d.get("pretrain_share", 0.5 if needs else None)

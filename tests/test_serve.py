@@ -26,8 +26,8 @@ import recaudit as ra
 from recaudit.cli import main
 from recaudit.engine import RequestCache
 from recaudit.models import Ranking
-from recaudit.models._chat import ChatRecommender
-from recaudit.models._chat_templates import DEFAULT, chat_template
+from recaudit.models.api._chat import ChatRecommender
+from recaudit.models.prompts._chat_templates import DEFAULT, chat_template
 from recaudit.serve import ChatServer, PromptReader
 from recaudit.testing import assert_rankings_close
 from recaudit.testing.zoo import ScoringModel
@@ -182,7 +182,7 @@ def test_auditors_report_hallucinations(tmp_path, no_figures):
 CHILD = textwrap.dedent("""
     import sys
     import recaudit as ra
-    from recaudit.models._chat import ChatRecommender
+    from recaudit.models.api._chat import ChatRecommender
 
     data = ra.datasets.synthetic(n_users=60, n_items=40, seed=7)
     chat = ChatRecommender(sys.argv[1], "recaudit", data, batch_size=4, concurrency=2)

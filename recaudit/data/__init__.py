@@ -2,9 +2,7 @@
 :data:`DATASET_KINDS`, the table of the ``dataset: {kind: ...}`` a spec may name (third-party
 kinds come from the ``recaudit.datasets`` entry-point group)."""
 
-from importlib import import_module
-from typing import Any
-
+from .._lazy import lazy_attributes
 from ._dataset import AuditDataset, from_frames, leave_last_out
 
 _LAZY = {
@@ -15,12 +13,9 @@ _LAZY = {
     "synthetic": "._synthetic",
     "movielens_100k": "._movielens",
     "movielens_1m": "._movielens",
+    "split_users": "._sampling",
 }
 
 __all__ = ["AuditDataset", "from_frames", "leave_last_out", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'recaudit.data' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..contract import DelegatingRecommender, Explanation, Request, stable_hash
-from ..models._matching import CatalogMatcher
+from ..models.prompts import CatalogMatcher
 
 ExplainMode = Literal["leave_one_out", "generate"]
 

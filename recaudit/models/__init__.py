@@ -1,11 +1,21 @@
-"""Models under test: the ``Recommender`` protocol and adapters.
+"""Models under test: the ``Recommender`` protocol and the adapters, grouped by role.
 
-Adapters import their heavy back-ends (torch, transformers) only when first used.
+======================  ======================================================================
+``models.lm``           local causal LMs (transformers): ``HFRecommender``, GGUF, the packaged
+                        real LLMs, the tiny LM trained here
+``models.encoders``     zero-shot recommenders on the packaged MiniLM sentence encoder
+``models.api``          a chat endpoint (``ChatRecommender``) or any function
+``models.classic``      most popular, random, item kNN, SASRec: the non-language references
+``models.paradigms``    the training paradigms of the paradigm study (one module per arm)
+``models.prompts``      prompt text in, ranking out: what ``lm`` and ``api`` share
+``models._kinds``       the ``model: {kind: ...}`` table a spec names (:data:`MODEL_KINDS`)
+======================  ======================================================================
+
+Every name is also here (``ra.models.HFRecommender``); each group imports its heavy back-end
+(torch, transformers) only when first used.
 """
 
-from importlib import import_module
-from typing import Any
-
+from .._lazy import lazy_attributes
 from ..contract import (
     CAPABILITIES,
     BaseRecommender,
@@ -19,53 +29,54 @@ from ..contract import (
 )
 
 _LAZY = {
-    "HFRecommender": "._hf",
-    "load_smollm2": "._packaged",
-    "load_gemma3_270m": "._packaged",
-    "gguf_folder": "._gguf",
-    "PromptTemplate": "._templates",
-    "train_tiny_lm": "._tiny_lm",
-    "TinyLMConfig": "._tiny_lm",
-    "EmbeddingRecommender": "._embedding",
-    "CallableRecommender": "._callable",
-    "ChatRecommender": "._chat",
-    "ChatTemplate": "._chat_templates",
-    "MostPopular": "._baselines",
-    "RandomRecommender": "._baselines",
-    "ItemKNN": "._cooccurrence",
-    "SASRec": "._sasrec",
-    "SASRecConfig": "._sasrec",
-    "train_prompt_tuning": "._prompt_tuning",
-    "SoftPromptConfig": "._prompt_tuning",
-    "PromptTunedRecommender": "._prompt_tuning",
-    "split_users": "._prompt_tuning",
-    "train_zero_shot_lm": "._in_context",
-    "train_few_shot_lm": "._in_context",
-    "FewShotConfig": "._in_context",
-    "ZeroShotLMRecommender": "._in_context",
-    "FewShotLMRecommender": "._in_context",
-    "train_lora": "._adapters",
-    "LoRAConfig": "._adapters",
-    "LoRARecommender": "._adapters",
-    "train_prompt_lm_tuning": "._adapters",
-    "PromptLMConfig": "._adapters",
-    "PromptLMTunedRecommender": "._adapters",
-    "train_instruction_tuning": "._instruction",
-    "InstructionConfig": "._instruction",
-    "InstructionTunedRecommender": "._instruction",
-    "build_paradigm": "._paradigms",
-    "build_paradigms": "._paradigms",
-    "DEFAULT_PARADIGMS": "._paradigms",
+    "HFRecommender": ".lm",
+    "load_smollm2": ".lm",
+    "load_gemma3_270m": ".lm",
+    "gguf_folder": ".lm",
+    "PromptTemplate": ".prompts",
+    "train_tiny_lm": ".lm",
+    "TinyLMConfig": ".lm",
+    "EmbeddingRecommender": ".encoders",
+    "CallableRecommender": ".api",
+    "ChatRecommender": ".api",
+    "ChatTemplate": ".prompts",
+    "MostPopular": ".classic",
+    "RandomRecommender": ".classic",
+    "ItemKNN": ".classic",
+    "SASRec": ".classic",
+    "SASRecConfig": ".classic",
+    "train_prompt_tuning": ".paradigms",
+    "SoftPromptConfig": ".paradigms",
+    "PromptTunedRecommender": ".paradigms",
+    "split_users": "..data",  # a data operation; kept here for old code
+    "train_zero_shot_lm": ".paradigms",
+    "train_few_shot_lm": ".paradigms",
+    "FewShotConfig": ".paradigms",
+    "ZeroShotLMRecommender": ".paradigms",
+    "FewShotLMRecommender": ".paradigms",
+    "train_lora": ".paradigms",
+    "LoRAConfig": ".paradigms",
+    "LoRARecommender": ".paradigms",
+    "train_prompt_lm_tuning": ".paradigms",
+    "PromptLMConfig": ".paradigms",
+    "PromptLMTunedRecommender": ".paradigms",
+    "train_instruction_tuning": ".paradigms",
+    "InstructionConfig": ".paradigms",
+    "InstructionTunedRecommender": ".paradigms",
+    "build_paradigm": ".paradigms",
+    "build_paradigms": ".paradigms",
+    "DEFAULT_PARADIGMS": ".paradigms",
     "MODEL_KINDS": "._kinds",
     "ModelKind": "._kinds",
     "BuildContext": "._kinds",
+    "model_kind": "._kinds",
+    "build_model": "._kinds",
 }
 
 __all__ = ["CAPABILITIES", "BaseRecommender", "Explanation", "GradientHandle", "Ranking",
            "Recommender", "Request", "has_capabilities", "stable_hash", *_LAZY]
 
+#: The role groups, reachable as ``ra.models.lm`` and so on without an import.
+GROUPS = ("lm", "encoders", "api", "classic", "paradigms", "prompts")
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'recaudit.models' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY, GROUPS)

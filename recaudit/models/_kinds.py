@@ -106,7 +106,7 @@ _HF_SKIP = ("path_or_model", "data", "template", "recipe")
 
 def _hf_options() -> list[str]:
     try:
-        from ._hf import HFRecommender
+        from .lm import HFRecommender
 
         return _keywords(HFRecommender.__init__, _HF_SKIP)
     except Exception:  # transformers missing: the spec still validates its usual keys
@@ -114,7 +114,7 @@ def _hf_options() -> list[str]:
 
 
 def _tiny_lm_fields() -> list[str]:
-    from ._tiny_lm import TinyLMConfig
+    from .lm import TinyLMConfig
 
     return _fields(TinyLMConfig)
 
@@ -134,7 +134,7 @@ def _tiny_lm_keys() -> list[str]:
 
 
 def _build_tiny_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._tiny_lm import TinyLMConfig, train_tiny_lm
+    from .lm import TinyLMConfig, train_tiny_lm
 
     cfg = _split(opts, _fields(TinyLMConfig))
     opts.setdefault("progress", ctx.progress)
@@ -142,7 +142,7 @@ def _build_tiny_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
 
 
 def _build_hf(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._hf import HFRecommender
+    from .lm import HFRecommender
 
     return HFRecommender(ctx.resolve_path(opts.pop("path")), data, **opts)
 
@@ -152,20 +152,20 @@ def _packaged_keys(*skip: str) -> Callable[[], list[str]]:
 
 
 def _build_smollm2(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._packaged import load_smollm2
+    from .lm import load_smollm2
 
     return load_smollm2(data, **opts)
 
 
 def _build_gemma3_270m(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._packaged import load_gemma3_270m
+    from .lm import load_gemma3_270m
 
     return load_gemma3_270m(data, **opts)
 
 
 def _embedding_keys() -> list[str]:
     try:
-        from ._embedding import EmbeddingRecommender
+        from .encoders import EmbeddingRecommender
 
         return ["kind", *_keywords(EmbeddingRecommender.__init__, ("data",))]
     except Exception:
@@ -173,32 +173,32 @@ def _embedding_keys() -> list[str]:
 
 
 def _build_embedding(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._embedding import EmbeddingRecommender
+    from .encoders import EmbeddingRecommender
 
     return EmbeddingRecommender(data, **opts)
 
 
 def _build_most_popular(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._baselines import MostPopular
+    from .classic import MostPopular
 
     return MostPopular(data, **opts)
 
 
 def _build_random(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._baselines import RandomRecommender
+    from .classic import RandomRecommender
 
     return RandomRecommender(data, ctx.seed, **opts)
 
 
 def _chat_keys() -> list[str]:
-    from ._chat import ChatRecommender
+    from .api import ChatRecommender
 
     return ["kind", "base_url", "model", *_keywords(
         ChatRecommender.__init__, ("base_url", "model", "data", "client"))]
 
 
 def _build_chat(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._chat import ChatRecommender
+    from .api import ChatRecommender
 
     # fail now, in one line, when the endpoint cannot be reached
     chat = ChatRecommender(opts.pop("base_url"), opts.pop("model"), data, **opts)
@@ -207,25 +207,25 @@ def _build_chat(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
 
 
 def _item_knn_keys() -> list[str]:
-    from ._cooccurrence import ItemKNN
+    from .classic import ItemKNN
 
     return ["kind", *_keywords(ItemKNN.__init__, ("data", "sample_weight"))]
 
 
 def _build_item_knn(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._cooccurrence import ItemKNN
+    from .classic import ItemKNN
 
     return ItemKNN(data, **opts)
 
 
 def _sasrec_keys() -> list[str]:
-    from ._sasrec import SASRecConfig
+    from .classic import SASRecConfig
 
     return ["kind", "seed", "exclude_history", *_fields(SASRecConfig)]
 
 
 def _build_sasrec(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._sasrec import SASRec, SASRecConfig
+    from .classic import SASRec, SASRecConfig
 
     cfg = _split(opts, _fields(SASRecConfig))
     return SASRec(data, ctx.seed, config=SASRecConfig(**cfg), **opts)
@@ -236,14 +236,14 @@ _PRETRAINED_STORE = ("kind", "seed", "cache_dir", "progress", "lm", "length_norm
 
 
 def _prompt_tuning_keys() -> list[str]:
-    from ._prompt_tuning import SoftPromptConfig
+    from .paradigms import SoftPromptConfig
 
     return list(dict.fromkeys([*_PRETRAINED_STORE, *_fields(SoftPromptConfig)]))
 
 
 def _build_prompt_tuning(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._prompt_tuning import SoftPromptConfig, train_prompt_tuning
-    from ._tiny_lm import TinyLMConfig
+    from .lm import TinyLMConfig
+    from .paradigms import SoftPromptConfig, train_prompt_tuning
 
     cfg = _split(opts, _fields(SoftPromptConfig))
     lm = opts.pop("lm", None)
@@ -258,7 +258,7 @@ def _pretrain_fine_tune_keys() -> list[str]:
 
 
 def _build_pretrain_fine_tune(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._tiny_lm import TinyLMConfig, train_tiny_lm
+    from .lm import TinyLMConfig, train_tiny_lm
 
     lm = opts.pop("lm", None)
     cfg = _split(opts, _fields(TinyLMConfig))
@@ -270,19 +270,19 @@ def _build_pretrain_fine_tune(opts: dict[str, Any], data: Any, ctx: BuildContext
 
 
 def _few_shot_lm_keys() -> list[str]:
-    from ._in_context import FewShotConfig
+    from .paradigms import FewShotConfig
 
     return list(dict.fromkeys([*_PRETRAINED_STORE, *_fields(FewShotConfig)]))
 
 
 def _build_zero_shot_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._in_context import build_zero_shot_lm
+    from .paradigms import build_zero_shot_lm
 
     return build_zero_shot_lm(opts, data, ctx)
 
 
 def _build_few_shot_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from ._in_context import build_few_shot_lm
+    from .paradigms import build_few_shot_lm
 
     return build_few_shot_lm(opts, data, ctx)
 
@@ -339,18 +339,18 @@ for _kind in (
               "prompt", _build_few_shot_lm, _few_shot_lm_keys, nested={"lm": _tiny_lm_fields},
               needs_pretrain=True, in_audit_spec=False),
     ModelKind("lora", "adapter fine-tuning: peft LoRA adapters on a frozen LM pre-trained on "
-              "other users", _lazy("._adapters", "build_lora"),
-              _lazy("._adapters", "lora_keys"), nested={"lm": _tiny_lm_fields},
+              "other users", _lazy(".paradigms", "build_lora"),
+              _lazy(".paradigms", "lora_keys"), nested={"lm": _tiny_lm_fields},
               needs_pretrain=True, in_audit_spec=False),
     ModelKind("prompt_lm_tuning", "prompt + LM tuning: a peft soft prompt and the weights of "
               "an LM pre-trained on other users, tuned together",
-              _lazy("._adapters", "build_prompt_lm_tuning"),
-              _lazy("._adapters", "prompt_lm_tuning_keys"), nested={"lm": _tiny_lm_fields},
+              _lazy(".paradigms", "build_prompt_lm_tuning"),
+              _lazy(".paradigms", "prompt_lm_tuning_keys"), nested={"lm": _tiny_lm_fields},
               needs_pretrain=True, in_audit_spec=False),
     ModelKind("instruction_tuning", "instruction tuning (TALLRec): an LM pre-trained on other "
               "users, tuned on yes/no \"will I like X?\" instructions, ranking by P(Yes)",
-              _lazy("._instruction", "build_instruction_tuning"),
-              _lazy("._instruction", "instruction_tuning_keys"), nested={"lm": _tiny_lm_fields},
+              _lazy(".paradigms", "build_instruction_tuning"),
+              _lazy(".paradigms", "instruction_tuning_keys"), nested={"lm": _tiny_lm_fields},
               needs_pretrain=True, in_audit_spec=False),
 ):
     MODEL_KINDS.register(_kind.name, _kind)

@@ -1,7 +1,7 @@
 """A small word vocabulary with MiniLM nearest neighbours (for word swaps and attacks).
 
 The vocabulary is the catalog's title words plus :data:`COMMON_WORDS`; embeddings come from
-the packaged MiniLM encoder (:func:`recaudit.models._minilm.encode`, offline) and are cached
+the packaged MiniLM encoder (:func:`recaudit.models.encoders.encode`, offline) and are cached
 per word, so each word is encoded once per process.
 """
 
@@ -74,7 +74,7 @@ _VECTORS: dict[str, np.ndarray] = {}
 def _embed(words: tuple[str, ...]) -> np.ndarray:
     """MiniLM vectors of ``words``, cached per word for the process (only new words are
     encoded, so vocabularies of different catalogs share the common words' vectors)."""
-    from ..models._minilm import encode
+    from ..models.encoders import encode
 
     missing = [w for w in dict.fromkeys(words) if w not in _VECTORS]
     if missing:

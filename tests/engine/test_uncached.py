@@ -32,7 +32,7 @@ def test_uncached_names_what_the_engine_would_send(world, tmp_path):
 
 
 def test_the_cache_folder_is_shared(monkeypatch, tmp_path):
-    from recaudit.models._catalog_store import store_folder
+    from recaudit.models.encoders._catalog_store import store_folder
 
     monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path))
     assert cache_dir() == tmp_path

@@ -12,7 +12,7 @@ def random_gpt2_folder(world, path: Path) -> Path:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from recaudit.models._tiny_lm import _train_tokenizer
+    from recaudit.models.lm._tiny_lm import _train_tokenizer
 
     t = PromptTemplate()
     texts = [t.render(world.request(u), world.titles) for u in world.user_ids]

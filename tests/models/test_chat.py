@@ -14,8 +14,8 @@ import socket
 import pytest
 
 import recaudit as ra
-from recaudit.models._chat import ChatRecommender, EndpointError
-from recaudit.models._chat_templates import DEFAULT, chat_template
+from recaudit.models.api._chat import ChatRecommender, EndpointError
+from recaudit.models.prompts._chat_templates import DEFAULT, chat_template
 from recaudit.serve import ChatServer
 from recaudit.testing.zoo import ScoringModel
 from recaudit.testing.zoo.position import EarlyCandidateRanker

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from recaudit.models import Request
-from recaudit.models._chat import ChatRecommender
-from recaudit.models._chat_parse import parse_list
-from recaudit.models._chat_templates import chat_template
-from recaudit.models._matching import CatalogMatcher as TitleMatcher
-from recaudit.models._matching import normalize
+from recaudit.models.api._chat import ChatRecommender
+from recaudit.models.prompts._chat_parse import parse_list
+from recaudit.models.prompts._chat_templates import chat_template
+from recaudit.models.prompts._matching import CatalogMatcher as TitleMatcher
+from recaudit.models.prompts._matching import normalize
 
 TITLES = {"i1": "The Silent River (1994)", "i2": "Golden Empire (1980)",
           "i3": "American President, The (1995)", "i4": "Heat (1995)",

@@ -10,7 +10,7 @@ from scipy.special import log_softmax
 import recaudit as ra
 from recaudit.errors import RequestError
 from recaudit.models import EmbeddingRecommender
-from recaudit.models._minilm import encode
+from recaudit.models.encoders._minilm import encode
 from recaudit.testing import assert_rankings_close
 
 
@@ -176,8 +176,8 @@ def _alone(text: str, normalize: bool) -> np.ndarray:
     """One text through the encoder by itself: no padding, plain mean over its tokens."""
     import torch
 
-    from recaudit.models._embedding import MAX_TOKENS
-    from recaudit.models._minilm import load_minilm
+    from recaudit.models.encoders._embedding import MAX_TOKENS
+    from recaudit.models.encoders._minilm import load_minilm
 
     tokenizer, enc = load_minilm()
     ids = torch.tensor([tokenizer(text, truncation=True, max_length=MAX_TOKENS)["input_ids"]])
@@ -191,7 +191,7 @@ def _alone(text: str, normalize: bool) -> np.ndarray:
 
 @pytest.mark.parametrize("normalize", [True, False])
 def test_padded_batches_equal_each_text_encoded_alone(normalize):
-    from recaudit.models._embedding import encode_padded
+    from recaudit.models.encoders._embedding import encode_padded
 
     texts = [" ".join((WORDS * 4)[n % 7:n % 7 + n]) for n in range(1, 90, 4)]
     texts += ["I enjoyed: " + "; ".join(WORDS * 12), "x", "Toy Story (1995)"]  # 256 (cut), 3, 7
@@ -205,7 +205,7 @@ def test_padded_batches_equal_each_text_encoded_alone(normalize):
 
 
 def test_length_batches_cover_every_text_once_with_little_padding():
-    from recaudit.models._embedding import MAX_PAD, length_batches
+    from recaudit.models.encoders._embedding import MAX_PAD, length_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 120, size=500).tolist() + [77] * 100
@@ -222,7 +222,7 @@ def test_length_batches_cover_every_text_once_with_little_padding():
 
 
 def test_top_k_is_a_stable_argsort():
-    from recaudit.models._embedding import top_k
+    from recaudit.models.encoders._embedding import top_k
 
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -283,8 +283,8 @@ def test_rank_returns_every_unseen_item_when_k_exceeds_the_catalog(world, model)
 
 
 def test_catalog_is_stored_once_and_loaded_by_a_fresh_model(world, tmp_path, monkeypatch):
-    from recaudit.models import _embedding
-    from recaudit.models._catalog_store import store_folder
+    from recaudit.models.encoders import _embedding as _embedding
+    from recaudit.models.encoders._catalog_store import store_folder
 
     monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path))
     first = EmbeddingRecommender(world)
@@ -315,7 +315,7 @@ def test_catalog_is_stored_once_and_loaded_by_a_fresh_model(world, tmp_path, mon
 
 
 def test_catalog_store_key_tracks_texts_and_normalisation(world, tmp_path, monkeypatch):
-    from recaudit.models._catalog_store import store_folder
+    from recaudit.models.encoders._catalog_store import store_folder
 
     monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path))
     plain = EmbeddingRecommender(world)._catalog_matrix()
@@ -331,7 +331,7 @@ def test_catalog_store_key_tracks_texts_and_normalisation(world, tmp_path, monke
 
 
 def test_a_damaged_store_file_is_encoded_again(world, tmp_path, monkeypatch):
-    from recaudit.models._catalog_store import store_folder
+    from recaudit.models.encoders._catalog_store import store_folder
 
     monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path))
     good = EmbeddingRecommender(world)._catalog_matrix()

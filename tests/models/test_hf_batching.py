@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recaudit.models import HFRecommender, Request
-from recaudit.models import _hf as hf_mod
+from recaudit.models.lm import _hf as hf_mod
 from recaudit.testing import assert_rankings_close
 
 from .test_hf import _reference_logprob, folder, world  # noqa: F401  (fixtures)
@@ -44,7 +44,7 @@ def lm(folder, world):  # noqa: F811
 
 def test_prompts_of_different_lengths_share_one_pass_and_equal_unpadded(lm, world,  # noqa: F811
                                                                         monkeypatch):
-    from recaudit.models import _hf
+    from recaudit.models.lm import _hf as _hf
 
     reqs = _mixed_requests(world)
     lengths = {len(lm.tokenizer(lm.render(r))["input_ids"]) for r in reqs}
@@ -220,7 +220,7 @@ def test_next_tokens_after_each_title_equal_a_direct_forward(lm, folder, world, 
 
     import torch
 
-    from recaudit.models._hf_scoring import score_batch
+    from recaudit.models.lm._hf_scoring import score_batch
 
     reqs = _mixed_requests(world, n=4, n_cand=5, seed=3)
     prompts = [lm._encode(lm.render(r)) for r in reqs]

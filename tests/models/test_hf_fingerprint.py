@@ -45,7 +45,7 @@ def _formula_gpt2(tok):
 
 @pytest.fixture(scope="module")
 def tokenizer(world):
-    from recaudit.models._tiny_lm import _train_tokenizer
+    from recaudit.models.lm._tiny_lm import _train_tokenizer
 
     t = PromptTemplate()
     return _train_tokenizer([t.continuation(x) for x in world.titles.values()], 300)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from recaudit.models import Request
-from recaudit.models._hf_scoring import shared_prefix_groups
+from recaudit.models.lm._hf_scoring import shared_prefix_groups
 
 from .test_hf import _reference_logprob, folder, world  # noqa: F401  (fixtures)
 from .test_hf_batching import _CountCalls, lm  # noqa: F401  (fixture)

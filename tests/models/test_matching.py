@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from recaudit.models import HFRecommender, Request
-from recaudit.models._chat import ChatRecommender
-from recaudit.models._matching import (
+from recaudit.models.api._chat import ChatRecommender
+from recaudit.models.prompts._matching import (
     FUZZY_THRESHOLD,
     CatalogMatcher,
     normalize,

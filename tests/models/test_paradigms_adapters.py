@@ -15,7 +15,7 @@ from recaudit.models import (
     train_lora,
     train_prompt_lm_tuning,
 )
-from recaudit.models import _adapters as adapters
+from recaudit.models.paradigms import _adapters as adapters
 from recaudit.testing import check_recommender
 
 from ._pretrained_arms import FakeBase, gain_over_random, split_world
@@ -189,7 +189,7 @@ def test_prompt_lm_tuning_changes_prompt_and_lm(world, trained):
     import torch
     from peft import get_peft_model
 
-    from recaudit.models._prompt_tuning import _peft_config
+    from recaudit.models.paradigms._prompt_tuning import _peft_config
 
     for seed in SEEDS:
         model = trained["plm"][seed]

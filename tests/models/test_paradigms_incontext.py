@@ -19,8 +19,8 @@ from recaudit.models import (
     train_few_shot_lm,
     train_zero_shot_lm,
 )
-from recaudit.models._in_context import MANIFEST
 from recaudit.models._kinds import model_kind
+from recaudit.models.paradigms._in_context import MANIFEST
 from recaudit.spec import load_spec
 from recaudit.study import measure_utility
 from recaudit.testing import check_recommender
@@ -216,7 +216,7 @@ def test_prompt_budget_drops_and_cuts_demonstrations(setup):
 
 @pytest.mark.slow
 def test_every_setting_is_in_the_key_and_a_rebuild_trains_nothing(setup, monkeypatch):
-    from recaudit.models import _tiny_lm
+    from recaudit.models.lm import _tiny_lm as _tiny_lm
 
     world, others, audited, cache, zero, few = setup
     variants = {"n_demonstrations": 3, "selection": "similar", "prompt_budget": 300,

@@ -11,8 +11,8 @@ import pytest
 
 import recaudit as ra
 from recaudit.models import InstructionConfig, train_instruction_tuning
-from recaudit.models import _adapters as adapters
-from recaudit.models import _instruction as instruction
+from recaudit.models.paradigms import _adapters as adapters
+from recaudit.models.paradigms import _instruction as instruction
 from recaudit.testing import check_recommender
 
 from ._lm_folder import random_gpt2_folder

@@ -76,7 +76,7 @@ def test_lm_is_frozen_and_pretrained_on_the_other_users(setup):
 
 
 def test_cached_and_guarded(setup, monkeypatch):
-    from recaudit.models import _prompt_tuning
+    from recaudit.models.paradigms import _prompt_tuning as _prompt_tuning
 
     world, others, audited, cache, model = setup
 

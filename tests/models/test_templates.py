@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recaudit.models import PromptTemplate, Request
-from recaudit.models._matching import normalize_title
+from recaudit.models.prompts._matching import normalize_title
 
 TITLES = {f"i{n}": f"Title {n} ({1990 + n})" for n in range(15)}
 

@@ -17,7 +17,7 @@ from recaudit.models import (
     TinyLMConfig,
     train_tiny_lm,
 )
-from recaudit.models import _tiny_lm as tiny_mod
+from recaudit.models.lm import _tiny_lm as tiny_mod
 
 #: A very small recipe for the mechanics tests (seconds, not minutes).
 MICRO = TinyLMConfig(n_layer=1, n_head=2, n_embd=32, vocab_size=400, epochs=1, batch_size=32)

@@ -42,7 +42,7 @@ def callable_rank_only(data):
 def baseline(name):
     def make(data):
         if not _has("_baselines"):
-            pytest.skip("recaudit.models._baselines (MostPopular, RandomRecommender) not "
+            pytest.skip("recaudit.models.classic._baselines (MostPopular, RandomRecommender) not "
                         "written yet")
         cls = getattr(ra.models, name)
         return cls(data)

@@ -254,7 +254,7 @@ class MembershipInference(Auditor):
                 m[n, [gi[g] for g in data.genres(i)]] = 1.0
             parts.append(m)
         if self.item_vectors in ("minilm", "both"):
-            from ...models._minilm import encode
+            from ...models.encoders import encode
 
             parts.append(encode([data.titles[i] for i in data.item_ids]))
         return np.hstack(parts)

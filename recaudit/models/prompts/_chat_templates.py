@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..contract import Request, stable_hash
+from ...contract import Request, stable_hash
 from ._templates import PromptTemplate
 
 _PROFILE = PromptTemplate()

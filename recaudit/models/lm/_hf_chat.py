@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract import Request
-from ._chat_templates import ChatTemplate, chat_template
+from ...contract import Request
+from ..prompts import ChatTemplate, chat_template
 
 #: The question of the explanation turn (after the recommended title as the answer).
 EXPLAIN_QUESTION = ("Which one movie from my history made you recommend {title}? Answer in "
@@ -114,7 +114,7 @@ def cited_items(text: str, request: Request, titles: Mapping[str, str],
     """The items an explanation names: history items whose normalised title (no case,
     punctuation, leading article or year) appears in the text as whole words, else the catalog item the text's first line matches (a
     citation outside the history, which the auditor counts as unfaithful), else none."""
-    from ._matching import normalize
+    from ..prompts import normalize
 
     said = f" {normalize(text)} "
     found = []

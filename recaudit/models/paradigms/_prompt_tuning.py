@@ -15,7 +15,6 @@ so every auditor reaches it through the path a real LLM takes.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Iterator
@@ -25,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .._paths import cache_root
-from ..contract import Request, stable_hash
-from ._artifacts import publish_folder
-from ._hf import HFRecommender, quiet_transformers
+from ..._paths import cache_root
+from ...contract import Request, stable_hash
+from .._artifacts import publish_folder
+from ..lm import HFRecommender, quiet_transformers
 
 _FORMAT_VERSION = 1
 
@@ -351,7 +350,7 @@ def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     """
     from peft import PeftModel
 
-    from ._tiny_lm import train_tiny_lm
+    from ..lm import train_tiny_lm
 
     config = config if config is not None else SoftPromptConfig()
     shared = set(data.user_ids) & set(pretrain_data.user_ids)
@@ -388,30 +387,3 @@ def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     return PromptTunedRecommender(module, base.tokenizer, data, base.template,
                                   base_path=base.path, adapter_path=folder, recipe=recipe,
                                   **recommender_options)
-
-
-def split_users(data: Any, pretrain_share: float = 0.5, seed: int = 0) -> tuple[Any, Any]:
-    """Split ``data`` into (pre-training users, audited users), disjoint, seeded.
-
-    The catalog is shared; the pre-training part is what a prompt-tuned model's frozen LM
-    learns from, the audited part is what every paradigm is trained and audited on.
-
-    Examples
-    --------
-    >>> import recaudit as ra
-    >>> others, audited = split_users(ra.datasets.synthetic(n_users=40, n_items=30), 0.25)
-    >>> len(others.user_ids), len(audited.user_ids)
-    (10, 30)
-    """
-    if not 0.0 < pretrain_share < 1.0:
-        raise ValueError(f"pretrain_share must be in (0, 1), got {pretrain_share}")
-    users = list(data.user_ids)
-    n = int(math.floor(pretrain_share * len(users) + 0.5))
-    if n < 1 or n >= len(users):
-        raise ValueError(f"pretrain_share={pretrain_share} of {len(users)} users leaves one "
-                         "side empty")
-    order = np.random.default_rng([seed, 41]).permutation(len(users))
-    pre = [users[i] for i in order[:n]]
-    rest = [users[i] for i in order[n:]]
-    return (data.subset_users(pre, name=f"{data.name} (pre-training users)"),
-            data.subset_users(rest, name=f"{data.name} (audited users)"))

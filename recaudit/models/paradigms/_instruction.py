@@ -21,7 +21,7 @@ Conventions where this differs from TALLRec, and why:
   the same base is the ``lora`` arm.
 - **Implicit feedback.** TALLRec's "Yes" / "No" come from ratings (> 3 liked). The audited
   data are interactions, so each train interaction held out of its own context (the cloze
-  examples every LM arm trains on, :func:`~recaudit.models._prompt_tuning.cloze_requests`) is
+  examples every LM arm trains on, :func:`~recaudit.models.paradigms._prompt_tuning.cloze_requests`) is
   a "Yes", and ``n_negatives`` items drawn uniformly from those the user has not interacted
   with in the train split are "No" under the same prompt: the usual conversion of implicit
   feedback to binary labels (TALLRec's data are balanced; 3 negatives here, see
@@ -56,7 +56,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..contract import stable_hash
+from ...contract import stable_hash
+from .._artifacts import publish_folder
+from ..lm import HFRecommender, quiet_transformers, score_batch, score_prompts
 from ._adapters import (
     _ENTRY_KEYS,
     _answer_loss,
@@ -68,9 +70,6 @@ from ._adapters import (
     _root,
     optimizer_step,
 )
-from ._artifacts import publish_folder
-from ._hf import HFRecommender, quiet_transformers
-from ._hf_scoring import score_batch, score_prompts
 from ._prompt_tuning import cloze_requests
 
 
@@ -200,7 +199,7 @@ class InstructionRow(NamedTuple):
 def instruction_rows(data: Any, template: Any, config: InstructionConfig, seed: int,
                      sample_weight: Any, draw: int, tokenizer: Any) -> list[InstructionRow]:
     """One epoch's rows: per cloze request (a train item held out of its context,
-    :func:`~recaudit.models._prompt_tuning.cloze_requests`) the prompt, one "Yes" question
+    :func:`~recaudit.models.paradigms._prompt_tuning.cloze_requests`) the prompt, one "Yes" question
     for that item and ``n_negatives`` "No" questions for items the user has not interacted
     with in the train split. Weights are the rows' sample weights scaled to mean 1."""
     pieces = _Pieces(tokenizer, template, config)

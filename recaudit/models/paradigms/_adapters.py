@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from .._paths import cache_root
-from ..contract import stable_hash
-from ._artifacts import publish_folder
-from ._hf import HFRecommender, quiet_transformers
+from ..._paths import cache_root
+from ...contract import stable_hash
+from .._artifacts import publish_folder
+from ..lm import HFRecommender, quiet_transformers
 from ._prompt_tuning import (
     PromptTunedRecommender,
     _examples,
@@ -159,7 +159,7 @@ def _check_recipe(config: Any) -> None:
 def _pretrained_base(data: Any, pretrain_data: Any, seed: int, lm_config: Any, root: Path,
                      progress: bool) -> HFRecommender:
     """The tiny LM pre-trained on ``pretrain_data`` (cached), after checking the split."""
-    from ._tiny_lm import train_tiny_lm
+    from ..lm import train_tiny_lm
 
     shared = set(data.user_ids) & set(pretrain_data.user_ids)
     if shared:
@@ -573,7 +573,7 @@ def prompt_lm_tuning_keys() -> list[str]:
 
 def _build(train: Callable[..., Any], config_cls: Any, opts: dict[str, Any], data: Any,
            ctx: Any) -> Any:
-    from ._tiny_lm import TinyLMConfig
+    from ..lm import TinyLMConfig
 
     names = _config_fields(config_cls)
     cfg = {k: opts.pop(k) for k in list(opts) if k in names}

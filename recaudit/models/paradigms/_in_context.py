@@ -60,10 +60,10 @@ from typing import Any
 
 import numpy as np
 
-from .._paths import cache_root
-from ..contract import Request, stable_hash
-from ._artifacts import publish_folder
-from ._hf import HFRecommender
+from ..._paths import cache_root
+from ...contract import Request, stable_hash
+from .._artifacts import publish_folder
+from ..lm import HFRecommender
 
 _FORMAT_VERSION = 1
 #: The record an arm writes in ``<cache_dir>/<kind>/<hash>`` (settings, base, data).
@@ -265,7 +265,7 @@ class FewShotLMRecommender(ZeroShotLMRecommender):
 def _pretrained_base(data: Any, pretrain_data: Any, seed: int, lm_config: Any, root: Path,
                      progress: bool) -> HFRecommender:
     """The base LM every pre-trained paradigm shares: ``train_tiny_lm`` on the other users."""
-    from ._tiny_lm import train_tiny_lm
+    from ..lm import train_tiny_lm
 
     if pretrain_data is None:
         raise ValueError("pretrain_data is required: users other than the audited ones to "
@@ -440,7 +440,7 @@ def train_few_shot_lm(data: Any, pretrain_data: Any, seed: int = 0, *,
 
 # ====================================================================== model kinds
 def _lm(opts: dict[str, Any]) -> Any:
-    from ._tiny_lm import TinyLMConfig
+    from ..lm import TinyLMConfig
 
     lm = opts.pop("lm", None)
     return TinyLMConfig(**lm) if lm else None

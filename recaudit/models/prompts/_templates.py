@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from ..contract import Request, stable_hash
+from ...contract import Request, stable_hash
 
 #: Attribute names whose values read naturally as "I am a <value> user.".
 _ADJECTIVE_ATTRIBUTES = frozenset({"gender", "sex", "age", "age_group", "race", "ethnicity",

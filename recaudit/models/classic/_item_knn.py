@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import Request, stable_hash
-from ..errors import RequestError
+from ...contract import Request, stable_hash
+from ...errors import RequestError
 from ._baselines import _PoolRecommender
 
 

@@ -30,11 +30,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract import BaseRecommender, Ranking, Request, stable_hash
-from ..errors import EndpointError, RequestError
-from ._chat_parse import answer_to_ranking
-from ._chat_templates import ChatTemplate, chat_template
-from ._matching import FUZZY_THRESHOLD, CatalogMatcher
+from ...contract import BaseRecommender, Ranking, Request, stable_hash
+from ...errors import EndpointError, RequestError
+from ..prompts import (
+    FUZZY_THRESHOLD,
+    CatalogMatcher,
+    ChatTemplate,
+    answer_to_ranking,
+    chat_template,
+)
 
 #: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
 #: thumb for English text and BPE tokenizers; no tokenizer of the served model is at hand).
@@ -258,7 +262,7 @@ class ChatRecommender(BaseRecommender):
         the dry run and asks the engine's cache; this model only prices the requests
         (:meth:`estimate_cost`). Prints the estimate when ``verbose``.
         """
-        from ..audit import estimate_audit  # the one allowed climb: see import_graph.ALLOWED
+        from ...audit import estimate_audit  # the one allowed climb: see import_graph.ALLOWED
 
         return estimate_audit(self, data, auditors, config, seed=seed, cache=cache,
                               verbose=verbose)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import BaseRecommender, Ranking, Request
-from ..errors import RequestError
+from ...contract import BaseRecommender, Ranking, Request
+from ...errors import RequestError
 
 _SIMPLE = (int, float, str, bool, bytes, type(None))
 _IN_PROGRESS: set[int] = set()

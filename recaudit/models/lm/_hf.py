@@ -31,16 +31,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..contract import BaseRecommender, Explanation, GradientHandle, Ranking, Request, stable_hash
-from ..errors import RequestError
-from ._chat_parse import answer_to_ranking
-from ._chat_templates import ChatTemplate
+from ...contract import BaseRecommender, Explanation, GradientHandle, Ranking, Request, stable_hash
+from ...errors import RequestError
+from ..prompts import CatalogMatcher, ChatTemplate, PromptTemplate, answer_to_ranking
 from ._hf_chat import ChatPrompter, cited_items, generate_greedy
 from ._hf_device import _AUTO_BATCH, BatchBackoff, resolve_device, resolve_dtype
 from ._hf_generate import beams_to_ranking, generate_beams, stop_ids
 from ._hf_scoring import Kernel, score_batch, score_prompts
-from ._matching import CatalogMatcher
-from ._templates import PromptTemplate
 
 Mode = Literal["score", "generate", "auto"]
 CandidateScoring = Literal["title", "label"]
@@ -272,7 +269,7 @@ class HFRecommender(BaseRecommender):
             self.model.to(dtype=torch_dtype)
         self.model.to(self.device)
         self.model.eval()
-        from ._fast_cpu import use_fused_tanh_gelu
+        from .._fast_cpu import use_fused_tanh_gelu
 
         use_fused_tanh_gelu(self.model)  # GPT-2's gelu_new as one kernel: same formula
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")

@@ -23,8 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._paths import cache_dir
-from ..errors import MissingDependencyError, ModelLoadError
+from ..._paths import cache_dir
+from ...errors import MissingDependencyError, ModelLoadError
 from ._gguf import gguf_folder, sha256_file
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

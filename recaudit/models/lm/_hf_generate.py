@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import Ranking, Request
+from ...contract import Ranking, Request
 from ._hf_scoring import left_pad
 
 

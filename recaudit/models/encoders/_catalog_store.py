@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._paths import cache_dir
+from ..._paths import cache_dir
 
 #: Bumped whenever the pooling or the file layout changes (old files are then ignored).
 FORMAT = 1

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import BaseRecommender, Ranking, Request, stable_hash
-from ..errors import RequestError
+from ...contract import BaseRecommender, Ranking, Request, stable_hash
+from ...errors import RequestError
 from ._catalog_store import catalog_key, load_matrix, save_matrix
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"

@@ -3,7 +3,7 @@
 Chat models answer in many shapes: numbered or bulleted lines, one comma-separated line,
 quoted titles, titles followed by a year or an explanation ("Heat (1995) - a tense crime
 story"). :func:`parse_list` turns the answer into list entries; each entry is then mapped to
-a catalog item by :class:`~recaudit.models._matching.CatalogMatcher` (exact, folded or
+a catalog item by :class:`~recaudit.models.prompts._matching.CatalogMatcher` (exact, folded or
 normalised, fuzzy: the rule every paradigm shares). Entries that match nothing are
 hallucinated items.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ..contract import Ranking, Request
+from ...contract import Ranking, Request
 from ._matching import FUZZY_THRESHOLD, CatalogMatcher
 
 _FENCE = re.compile(r"^\s*```[\w-]*\s*$")

@@ -25,8 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._paths import cache_dir
-from ..errors import MissingDependencyError, ModelLoadError
+from ..._paths import cache_dir
+from ...errors import MissingDependencyError, ModelLoadError
 
 #: The file in a converted folder that names its source.
 MANIFEST = "recaudit-gguf.json"

@@ -75,8 +75,8 @@ def build_paradigm(entry: Mapping[str, Any], data: Any, *, seed: int = 0,
     >>> build_paradigm({"kind": "item_knn", "n_neighbors": 10}, data)
     ItemKNN(n_neighbors=10, shrink=10.0)
     """
-    from ..errors import UnknownNameError
-    from ._kinds import BuildContext, build_model, model_kind
+    from ...errors import UnknownNameError
+    from .._kinds import BuildContext, build_model, model_kind
 
     try:
         model_kind(entry.get("kind"))
