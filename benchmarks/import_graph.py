@@ -71,11 +71,7 @@ def _resolve(current: str, is_package: bool, node: ast.ImportFrom) -> str:
 
 
 #: Upward edges kept on purpose, each with its reason (the test allows exactly these).
-ALLOWED = {
-    ("recaudit.models.api._chat", "recaudit.audit"):
-        "ChatRecommender.estimate_audit, the README's shortcut for "
-        "recaudit.estimate_audit(chat, ...): a deferred import in one forwarding method",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _is_ancestor(target: str, name: str) -> bool:

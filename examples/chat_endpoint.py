@@ -59,7 +59,7 @@ def main(base_url: str | None = None, model_name: str = "recaudit", served: str 
         chat = ra.models.ChatRecommender(base_url, model_name, data, template="default",
                                          temperature=0.0, seed=0)
         chat.check()  # one clear line if the endpoint is down
-        chat.estimate_audit(data, auditors, config, cache=cache)  # printed to stderr
+        ra.estimate_audit(chat, data, auditors, config, cache=cache)  # printed to stderr
         report = ra.audit(chat, data, auditors, config=config, cache=cache,
                           progress=not quick, title=f"{model_name} at {base_url}")
         sent = chat.http_requests

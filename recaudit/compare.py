@@ -228,7 +228,7 @@ class ComparisonResult(TableOutputs):
     # -------------------------------------------------------------- outputs
     def figures(self, max_plots: int = 12) -> dict[str, str]:
         """Utility-vs-trust scatters and per-metric bars with CIs (inline SVG)."""
-        from .report._comparison import comparison_figures
+        from .report import comparison_figures
 
         return comparison_figures(self, max_plots=max_plots)
 
@@ -263,7 +263,7 @@ class ComparisonResult(TableOutputs):
 
     def to_html(self, path: str | Path | None = None) -> str:
         """The self-contained HTML comparison report (written to ``path`` when given)."""
-        from .report._comparison import render_comparison
+        from .report import render_comparison
 
         return self._write(render_comparison(self), path)
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def build_dataset(spec: AuditSpec) -> Any:
     """The :class:`~recaudit.datasets.AuditDataset` the spec's ``dataset:`` names, built
     through :data:`recaudit.data.DATASET_KINDS`."""
-    from .data._kinds import build_dataset as build
+    from .data import build_dataset as build
 
     kind = spec.dataset.get("kind", "synthetic")
     try:

@@ -34,6 +34,26 @@ def test_every_module_has_a_layer():
     assert [m for m in tool.build_graph() if tool.layer(m) is None] == []
 
 
+def test_no_import_of_another_packages_private_module():
+    """A package's private modules (``_name``) are its own: other packages use its face."""
+    tool = _graph_tool()
+    assert tool.private_imports(tool.build_graph()) == []
+
+
+def test_no_upward_import_is_allowed_by_exception():
+    assert _graph_tool().ALLOWED == {}
+
+
+def test_the_tool_finds_a_planted_private_import():
+    tool = _graph_tool()
+    graph = {"recaudit.study": {"recaudit.auditors._common", "recaudit.auditors",
+                                "recaudit._paths"},
+             "recaudit.auditors.bias.popularity": {"recaudit.auditors._common"},
+             "recaudit.auditors._common": set(), "recaudit.auditors": set(),
+             "recaudit._paths": set()}
+    assert tool.private_imports(graph) == [("recaudit.study", "recaudit.auditors._common")]
+
+
 def test_the_tool_finds_a_planted_circle_and_upward_edge():
     tool = _graph_tool()
     graph = {"recaudit.metrics.a": {"recaudit.audit"}, "recaudit.audit": {"recaudit.metrics.a"}}

@@ -9,10 +9,15 @@ _LAZY = {
     "DATASET_KINDS": "._kinds",
     "DatasetKind": "._kinds",
     "dataset_kind": "._kinds",
+    "dataset_kind_names": "._kinds",
+    "every_dataset_key": "._kinds",
+    "build_dataset": "._kinds",
     "Effects": "._synthetic",
     "synthetic": "._synthetic",
     "movielens_100k": "._movielens",
     "movielens_1m": "._movielens",
+    "movielens_layout": "._movielens",
+    "MOVIELENS_LAYOUTS": "._movielens",
     "split_users": "._sampling",
 }
 

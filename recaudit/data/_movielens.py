@@ -94,7 +94,7 @@ LAYOUT_1M = ("an 'ml-1m' folder holding ratings.dat (UserID::MovieID::Rating::Ti
 
 
 #: Loader name -> (the release's folder name, its files, a name for reports).
-LAYOUTS = {"movielens_100k": ("ml-100k", ("u.data", "u.item", "u.user"), "MovieLens 100K"),
+MOVIELENS_LAYOUTS = {"movielens_100k": ("ml-100k", ("u.data", "u.item", "u.user"), "MovieLens 100K"),
            "movielens_1m": ("ml-1m", ("ratings.dat", "movies.dat", "users.dat"),
                             "MovieLens 1M")}
 
@@ -119,10 +119,10 @@ def movielens_layout(path: str | Path) -> str:
         raise DatasetError(f"MovieLens folder {str(root)!r} {what}; expected an ML-100K folder "
                            "(u.data, u.item, u.user) or an ML-1M folder (ratings.dat, "
                            "movies.dat, users.dat)")
-    here = [k for k, (_, files, _) in LAYOUTS.items() if all((root / f).is_file() for f in files)]
+    here = [k for k, (_, files, _) in MOVIELENS_LAYOUTS.items() if all((root / f).is_file() for f in files)]
     if len(here) == 1:
         return here[0]
-    inside = [k for k, (sub, files, _) in LAYOUTS.items()
+    inside = [k for k, (sub, files, _) in MOVIELENS_LAYOUTS.items()
               if all((root / sub / f).is_file() for f in files)]
     if not here and len(inside) == 1:
         return inside[0]
@@ -131,7 +131,7 @@ def movielens_layout(path: str | Path) -> str:
                            "or the ml-1m folder itself")
     partial = [f"{name}: found {', '.join(f for f in files if (root / f).is_file())}, "
                f"missing {', '.join(f for f in files if not (root / f).is_file())}"
-               for _, files, name in LAYOUTS.values()
+               for _, files, name in MOVIELENS_LAYOUTS.values()
                if any((root / f).is_file() for f in files)]
     found = f" ({'; '.join(partial)})" if partial else ""
     raise DatasetError(f"{str(root)!r} is neither an ML-100K folder (u.data, u.item, u.user) "

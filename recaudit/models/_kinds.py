@@ -231,62 +231,6 @@ def _build_sasrec(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
     return SASRec(data, ctx.seed, config=SASRecConfig(**cfg), **opts)
 
 
-_PRETRAINED_STORE = ("kind", "seed", "cache_dir", "progress", "lm", "length_normalize",
-                     "batch_size")
-
-
-def _prompt_tuning_keys() -> list[str]:
-    from .paradigms import SoftPromptConfig
-
-    return list(dict.fromkeys([*_PRETRAINED_STORE, *_fields(SoftPromptConfig)]))
-
-
-def _build_prompt_tuning(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from .lm import TinyLMConfig
-    from .paradigms import SoftPromptConfig, train_prompt_tuning
-
-    cfg = _split(opts, _fields(SoftPromptConfig))
-    lm = opts.pop("lm", None)
-    opts.setdefault("progress", ctx.progress)
-    return train_prompt_tuning(data, ctx.pretrain_data, ctx.seed,
-                               config=SoftPromptConfig(**cfg),
-                               lm_config=TinyLMConfig(**lm) if lm else None, **opts)
-
-
-def _pretrain_fine_tune_keys() -> list[str]:
-    return list(dict.fromkeys([*_PRETRAINED_STORE, *_tiny_lm_fields()]))
-
-
-def _build_pretrain_fine_tune(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from .lm import TinyLMConfig, train_tiny_lm
-
-    lm = opts.pop("lm", None)
-    cfg = _split(opts, _fields(TinyLMConfig))
-    opts.setdefault("progress", ctx.progress)
-    store = {k: opts[k] for k in ("cache_dir", "progress") if k in opts}
-    base = train_tiny_lm(ctx.pretrain_data, ctx.seed,
-                         config=TinyLMConfig(**lm) if lm else None, **store)
-    return train_tiny_lm(data, ctx.seed, config=TinyLMConfig(**cfg), init_from=base, **opts)
-
-
-def _few_shot_lm_keys() -> list[str]:
-    from .paradigms import FewShotConfig
-
-    return list(dict.fromkeys([*_PRETRAINED_STORE, *_fields(FewShotConfig)]))
-
-
-def _build_zero_shot_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from .paradigms import build_zero_shot_lm
-
-    return build_zero_shot_lm(opts, data, ctx)
-
-
-def _build_few_shot_lm(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
-    from .paradigms import build_few_shot_lm
-
-    return build_few_shot_lm(opts, data, ctx)
-
-
 def _lazy(module: str, name: str) -> Callable[..., Any]:
     """``module.name`` (a builder or key list in its own module), imported on first call."""
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -295,6 +239,14 @@ def _lazy(module: str, name: str) -> Callable[..., Any]:
         return getattr(import_module(module, __package__), name)(*args, **kwargs)
 
     return call
+
+
+def _arm(name: str, description: str) -> ModelKind:
+    """A training paradigm's kind: its builder and keys live in ``paradigms/_<name>.py``
+    (``build_<name>``, ``<name>_keys``); it pre-trains its LM (``lm``) on other users."""
+    return ModelKind(name, description, _lazy(".paradigms", f"build_{name}"),
+                     _lazy(".paradigms", f"{name}_keys"), nested={"lm": _tiny_lm_fields},
+                     needs_pretrain=True, in_audit_spec=False)
 
 
 for _kind in (
@@ -323,34 +275,20 @@ for _kind in (
               _build_item_knn, _item_knn_keys, in_audit_spec=False),
     ModelKind("sasrec", "SASRec: ID-based causal self-attention over the history",
               _build_sasrec, _sasrec_keys, in_audit_spec=False),
-    ModelKind("prompt_tuning", "prompt tuning: a peft soft prompt on a frozen LM pre-trained "
-              "on other users", _build_prompt_tuning, _prompt_tuning_keys,
-              nested={"lm": _tiny_lm_fields}, needs_pretrain=True, in_audit_spec=False),
-    ModelKind("pretrain_fine_tune", "pre-train and fine-tune: the tiny GPT-2 pre-trained on "
-              "other users, fine-tuned on the audited users", _build_pretrain_fine_tune,
-              _pretrain_fine_tune_keys, nested={"lm": _tiny_lm_fields}, needs_pretrain=True,
-              in_audit_spec=False),
-    ModelKind("zero_shot_lm", "tuning-free prompting (zero-shot): the LM pre-trained on other "
-              "users, asked as is, no update", _build_zero_shot_lm,
-              lambda: list(_PRETRAINED_STORE), nested={"lm": _tiny_lm_fields},
-              needs_pretrain=True, in_audit_spec=False),
-    ModelKind("few_shot_lm", "in-context (few-shot) prompting: the frozen LM pre-trained on "
-              "other users, with other users' history -> next item demonstrations in the "
-              "prompt", _build_few_shot_lm, _few_shot_lm_keys, nested={"lm": _tiny_lm_fields},
-              needs_pretrain=True, in_audit_spec=False),
-    ModelKind("lora", "adapter fine-tuning: peft LoRA adapters on a frozen LM pre-trained on "
-              "other users", _lazy(".paradigms", "build_lora"),
-              _lazy(".paradigms", "lora_keys"), nested={"lm": _tiny_lm_fields},
-              needs_pretrain=True, in_audit_spec=False),
-    ModelKind("prompt_lm_tuning", "prompt + LM tuning: a peft soft prompt and the weights of "
-              "an LM pre-trained on other users, tuned together",
-              _lazy(".paradigms", "build_prompt_lm_tuning"),
-              _lazy(".paradigms", "prompt_lm_tuning_keys"), nested={"lm": _tiny_lm_fields},
-              needs_pretrain=True, in_audit_spec=False),
-    ModelKind("instruction_tuning", "instruction tuning (TALLRec): an LM pre-trained on other "
-              "users, tuned on yes/no \"will I like X?\" instructions, ranking by P(Yes)",
-              _lazy(".paradigms", "build_instruction_tuning"),
-              _lazy(".paradigms", "instruction_tuning_keys"), nested={"lm": _tiny_lm_fields},
-              needs_pretrain=True, in_audit_spec=False),
+    _arm("prompt_tuning", "prompt tuning: a peft soft prompt on a frozen LM pre-trained "
+         "on other users"),
+    _arm("pretrain_fine_tune", "pre-train and fine-tune: the tiny GPT-2 pre-trained on "
+         "other users, fine-tuned on the audited users"),
+    _arm("zero_shot_lm", "tuning-free prompting (zero-shot): the LM pre-trained on other "
+         "users, asked as is, no update"),
+    _arm("few_shot_lm", "in-context (few-shot) prompting: the frozen LM pre-trained on "
+         "other users, with other users' history -> next item demonstrations in the "
+         "prompt"),
+    _arm("lora", "adapter fine-tuning: peft LoRA adapters on a frozen LM pre-trained on "
+         "other users"),
+    _arm("prompt_lm_tuning", "prompt + LM tuning: a peft soft prompt and the weights of "
+         "an LM pre-trained on other users, tuned together"),
+    _arm("instruction_tuning", "instruction tuning (TALLRec): an LM pre-trained on other "
+         "users, tuned on yes/no \"will I like X?\" instructions, ranking by P(Yes)"),
 ):
     MODEL_KINDS.register(_kind.name, _kind)

@@ -4,8 +4,7 @@ figures) and :class:`ReportDiff` (two runs side by side).
 Names are imported on first use, so ``import recaudit`` does not pull in matplotlib.
 """
 
-from importlib import import_module
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "AuditReport": "._report",
@@ -15,14 +14,14 @@ _LAZY = {
     "ReportDiff": "._diff",
     "CheckChange": "._diff",
     "migrate": "._report",
+    "SCHEMA_VERSION": "._report",
+    "SUMMARY_COLUMNS": "._report",
+    "render_comparison": "._comparison",
+    "comparison_figures": "._comparison",
     "figure_to_svg": ".figures",
     "new_figure": ".figures",
 }
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'recaudit.report' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

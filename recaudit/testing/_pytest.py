@@ -28,7 +28,7 @@ def _fmt(v: float | None) -> str:
 def _load(report: Any) -> Any:
     """An AuditReport from a report, a JSON path or JSON text."""
     if isinstance(report, (str, Path)):
-        from ..report._report import AuditReport
+        from ..report import AuditReport
 
         return AuditReport.from_json(report)
     return report

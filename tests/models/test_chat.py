@@ -166,15 +166,15 @@ def test_estimate_audit_counts_uncached_requests(world, tmp_path, capsys, monkey
                 ("position_bias", {"n_users": 4, "n_shuffles": 2})]
     with ChatServer(ScoringModel(world), world) as server:
         chat = _chat(server, world)
-        est = chat.estimate_audit(world, auditors, seed=0, cache=tmp_path / "c.sqlite")
+        est = ra.estimate_audit(chat, world, auditors, seed=0, cache=tmp_path / "c.sqlite")
         assert server.chat_requests == 0  # a dry run sends nothing
         assert est.requests == 10 + 4 * (5 + 2)
         assert "this audit will send 38 chat request(s)" in capsys.readouterr().err
         ra.audit(chat, world, auditors, seed=0, cache=tmp_path / "c.sqlite", progress=False,
                  config={"n_bootstrap": 50, "n_permutations": 50})
         assert server.answered == est.requests
-        again = chat.estimate_audit(world, auditors, seed=0, cache=tmp_path / "c.sqlite",
-                                    verbose=False)
+        again = ra.estimate_audit(chat, world, auditors, seed=0,
+                                  cache=tmp_path / "c.sqlite", verbose=False)
     assert again.requests == 0
 
 

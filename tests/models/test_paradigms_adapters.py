@@ -15,7 +15,9 @@ from recaudit.models import (
     train_lora,
     train_prompt_lm_tuning,
 )
-from recaudit.models.paradigms import _adapters as adapters
+from recaudit.models.paradigms import _lora as lora_mod
+from recaudit.models.paradigms import _prompt_lm_tuning as plm_mod
+from recaudit.models.paradigms import _shared as shared
 from recaudit.testing import check_recommender
 
 from ._pretrained_arms import FakeBase, gain_over_random, split_world
@@ -37,7 +39,7 @@ def trained(world, tmp_path_factory):
     _full, others, audited = world
     cache = tmp_path_factory.mktemp("adapters_cache")
     peft_models = {}
-    real = adapters._train_lora
+    real = lora_mod._train_lora
 
     def keep(base, *args, **kwargs):
         out = real(base, *args, **kwargs)
@@ -45,7 +47,7 @@ def trained(world, tmp_path_factory):
         return out
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(adapters, "_train_lora", keep)
+        mp.setattr(lora_mod, "_train_lora", keep)
         lora = {s: train_lora(audited, others, s, config=LORA, lm_config=LM, cache_dir=cache,
                               progress=False) for s in SEEDS}
     plm = {s: train_prompt_lm_tuning(audited, others, s, config=PLM, lm_config=LM,
@@ -80,7 +82,7 @@ def test_cache_folder_has_every_setting(world, tmp_path, kind, cls):
     recipe), the data and the sample weights change the folder."""
     _full, others, audited = world
     base = FakeBase("HFRecommender-aaaa")
-    ref = adapters._folder(tmp_path, kind, audited, base, cls(), 0, None)
+    ref = shared.arm_folder(tmp_path, kind, audited, base, cls(), 0, None)
     assert ref.parent == tmp_path / kind
     changed = {"r": 4, "alpha": 8.0, "dropout": 0.1, "target_modules": ("c_attn",),
                "epochs": 7, "batch_size": 16, "lr": 1e-4, "profile_share": 0.25,
@@ -91,15 +93,15 @@ def test_cache_folder_has_every_setting(world, tmp_path, kind, cls):
     folders = {ref}
     for name in names:
         cfg = dataclasses.replace(cls(), **{name: changed[name]})
-        folders.add(adapters._folder(tmp_path, kind, audited, base, cfg, 0, None))
-    folders.add(adapters._folder(tmp_path, kind, audited, base, cls(), 1, None))
-    folders.add(adapters._folder(tmp_path, kind, audited, FakeBase("HFRecommender-bbbb"), cls(),
+        folders.add(shared.arm_folder(tmp_path, kind, audited, base, cfg, 0, None))
+    folders.add(shared.arm_folder(tmp_path, kind, audited, base, cls(), 1, None))
+    folders.add(shared.arm_folder(tmp_path, kind, audited, FakeBase("HFRecommender-bbbb"), cls(),
                                  0, None))
-    folders.add(adapters._folder(tmp_path, kind, others, base, cls(), 0, None))
+    folders.add(shared.arm_folder(tmp_path, kind, others, base, cls(), 0, None))
     weights = np.ones(len(audited.train))
-    folders.add(adapters._folder(tmp_path, kind, audited, base, cls(), 0, weights))
+    folders.add(shared.arm_folder(tmp_path, kind, audited, base, cls(), 0, weights))
     assert len(folders) == len(names) + 5
-    assert adapters._folder(tmp_path, kind, audited, base, cls(), 0, None) == ref
+    assert shared.arm_folder(tmp_path, kind, audited, base, cls(), 0, None) == ref
 
 
 def test_spec_keys_and_typos():
@@ -249,8 +251,8 @@ def test_cached_seeded_and_refit(world, trained, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("re-trained although the model is cached")
 
-    monkeypatch.setattr(adapters, "_train_lora", boom)
-    monkeypatch.setattr(adapters, "_train_prompt_lm", boom)
+    monkeypatch.setattr(lora_mod, "_train_lora", boom)
+    monkeypatch.setattr(plm_mod, "_train_prompt_lm", boom)
     for kind, train, cfg in (("lora", train_lora, LORA), ("plm", train_prompt_lm_tuning, PLM)):
         models = trained[kind]
         again = train(audited, others, 0, config=cfg, lm_config=LM, cache_dir=trained["cache"],

@@ -20,7 +20,7 @@ from recaudit.models import (
     train_zero_shot_lm,
 )
 from recaudit.models._kinds import model_kind
-from recaudit.models.paradigms._in_context import MANIFEST
+from recaudit.models.paradigms._shared import manifest_name
 from recaudit.spec import load_spec
 from recaudit.study import measure_utility
 from recaudit.testing import check_recommender
@@ -85,8 +85,9 @@ def test_zero_shot_is_the_base_unchanged(setup):
     # building trained nothing: one LM folder (the base), the arm's folder holds no weights
     assert [p.name for p in (cache / "tiny_lm").iterdir() if not p.name.startswith(".")] == [
         base.path.name]
-    assert [p.name for p in zero.folder.iterdir()] == [MANIFEST]
-    assert json.loads((zero.folder / MANIFEST).read_text())["trained"] is False
+    manifest = manifest_name("zero_shot_lm")
+    assert [p.name for p in zero.folder.iterdir()] == [manifest]
+    assert json.loads((zero.folder / manifest).read_text())["trained"] is False
     # the same weights bound to the pre-training users are another model for every cache
     assert zero.fingerprint() != base.fingerprint()
     assert zero.fingerprint().startswith("ZeroShotLM-")

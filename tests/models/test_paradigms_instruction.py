@@ -11,8 +11,8 @@ import pytest
 
 import recaudit as ra
 from recaudit.models import InstructionConfig, train_instruction_tuning
-from recaudit.models.paradigms import _adapters as adapters
-from recaudit.models.paradigms import _instruction as instruction
+from recaudit.models.paradigms import _instruction_tuning as instruction
+from recaudit.models.paradigms import _shared as shared
 from recaudit.testing import check_recommender
 
 from ._lm_folder import random_gpt2_folder
@@ -174,7 +174,7 @@ def test_score_only_options_are_refused(world, random_lm):
 def test_cache_folder_has_every_setting(world, tmp_path):
     _full, others, audited = world
     kind, base = "instruction_tuning", FakeBase("HFRecommender-aaaa")
-    ref = adapters._folder(tmp_path, kind, audited, base, InstructionConfig(), 0, None)
+    ref = shared.arm_folder(tmp_path, kind, audited, base, InstructionConfig(), 0, None)
     changed = {"question": "Do I want", "answer_cue": " ?", "yes": "Sure", "no": "Nope",
                "n_negatives": 2, "epochs": 7, "batch_size": 8, "lr": 1e-4,
                "weight_decay": 0.1, "profile_share": 0.25, "max_prompts": 100}
@@ -183,12 +183,12 @@ def test_cache_folder_has_every_setting(world, tmp_path):
     folders = {ref}
     for name in names:
         cfg = dataclasses.replace(InstructionConfig(), **{name: changed[name]})
-        folders.add(adapters._folder(tmp_path, kind, audited, base, cfg, 0, None))
-    folders.add(adapters._folder(tmp_path, kind, audited, base, InstructionConfig(), 1, None))
-    folders.add(adapters._folder(tmp_path, kind, audited, FakeBase("HFRecommender-bbbb"),
+        folders.add(shared.arm_folder(tmp_path, kind, audited, base, cfg, 0, None))
+    folders.add(shared.arm_folder(tmp_path, kind, audited, base, InstructionConfig(), 1, None))
+    folders.add(shared.arm_folder(tmp_path, kind, audited, FakeBase("HFRecommender-bbbb"),
                                  InstructionConfig(), 0, None))
-    folders.add(adapters._folder(tmp_path, kind, others, base, InstructionConfig(), 0, None))
-    folders.add(adapters._folder(tmp_path, kind, audited, base, InstructionConfig(), 0,
+    folders.add(shared.arm_folder(tmp_path, kind, others, base, InstructionConfig(), 0, None))
+    folders.add(shared.arm_folder(tmp_path, kind, audited, base, InstructionConfig(), 0,
                                  np.ones(len(audited.train))))
     assert len(folders) == len(names) + 5
 

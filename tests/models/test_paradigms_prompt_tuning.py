@@ -83,7 +83,7 @@ def test_cached_and_guarded(setup, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("re-trained although the adapter is cached")
 
-    monkeypatch.setattr(_prompt_tuning, "_train_adapter", boom)
+    monkeypatch.setattr(_prompt_tuning, "_train_soft_prompt", boom)
     again = train_prompt_tuning(audited, others, 0, config=SOFT, lm_config=LM,
                                 cache_dir=cache, progress=False)
     assert again.fingerprint() == model.fingerprint()

@@ -253,20 +253,6 @@ class ChatRecommender(BaseRecommender):
             print(f"recaudit: {lead} {estimate} to {self.base_url} (model {self.model!r})",
                   file=sys.stderr, flush=True)
 
-    def estimate_audit(self, data: Any, auditors: Any = None,
-                       config: Mapping[str, Any] | None = None, *, seed: int = 0,
-                       cache: Any = True, verbose: bool = True) -> CostEstimate:
-        """What ``ra.audit(self, data, auditors, config, seed=seed, cache=cache)`` would send.
-
-        A shortcut for :func:`recaudit.estimate_audit` ``(self, ...)``: the audit layer runs
-        the dry run and asks the engine's cache; this model only prices the requests
-        (:meth:`estimate_cost`). Prints the estimate when ``verbose``.
-        """
-        from ...audit import estimate_audit  # the one allowed climb: see import_graph.ALLOWED
-
-        return estimate_audit(self, data, auditors, config, seed=seed, cache=cache,
-                              verbose=verbose)
-
     # ------------------------------------------------------------------ HTTP
     @property
     def client(self) -> Any:

@@ -50,11 +50,10 @@ Demonstrations (``few_shot_lm``):
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +61,16 @@ import numpy as np
 
 from ..._paths import cache_root
 from ...contract import Request, stable_hash
-from .._artifacts import publish_folder
 from ..lm import HFRecommender
+from ._shared import (
+    FORMAT_VERSION,
+    arm_keys,
+    build_arm,
+    pretrained_base,
+    publish_arm,
+    run_record,
+)
 
-_FORMAT_VERSION = 1
-#: The record an arm writes in ``<cache_dir>/<kind>/<hash>`` (settings, base, data).
-MANIFEST = "recaudit_in_context.json"
 SELECTIONS = ("random", "similar")
 #: Rendered prompts memoised per recommender (a request is rendered once per call).
 _RENDER_MEMO = 50_000
@@ -262,38 +265,6 @@ class FewShotLMRecommender(ZeroShotLMRecommender):
 
 
 # ====================================================================== building
-def _pretrained_base(data: Any, pretrain_data: Any, seed: int, lm_config: Any, root: Path,
-                     progress: bool) -> HFRecommender:
-    """The base LM every pre-trained paradigm shares: ``train_tiny_lm`` on the other users."""
-    from ..lm import train_tiny_lm
-
-    if pretrain_data is None:
-        raise ValueError("pretrain_data is required: users other than the audited ones to "
-                         "pre-train the LM on (recaudit.models.split_users)")
-    shared = set(data.user_ids) & set(pretrain_data.user_ids)
-    if shared:
-        raise ValueError(f"pretrain_data and data share {len(shared)} user(s) (e.g. "
-                         f"{sorted(shared)[:3]}); the LM must be pre-trained on other users: "
-                         "use recaudit.models.split_users")
-    lm_kwargs = {"config": lm_config} if lm_config is not None else {}
-    base = train_tiny_lm(pretrain_data, seed, cache_dir=root, progress=progress, **lm_kwargs)
-    if base.path is None:
-        raise ValueError("train_tiny_lm returned a model without a folder; cannot cache")
-    return base
-
-
-def _record(folder: Path, meta: dict[str, Any]) -> None:
-    """Write the arm's record once (nothing is trained: settings, base and data only)."""
-    if (folder / MANIFEST).exists():
-        return
-    with publish_folder(folder, MANIFEST) as tmp:
-        (tmp / MANIFEST).write_text(json.dumps(meta, indent=2))
-
-
-def _root(cache_dir: Any) -> Path:
-    return cache_root(cache_dir)
-
-
 def _no_weights(sample_weight: Any, kind: str) -> None:
     if sample_weight is not None:
         raise ValueError(f"{kind} trains nothing on the audited users (a frozen LM "
@@ -338,15 +309,14 @@ def train_zero_shot_lm(data: Any, pretrain_data: Any, seed: int = 0, *,
     >>> model = ra.models.train_zero_shot_lm(audited, others)               # doctest: +SKIP
     """
     started = time.perf_counter()
-    root = _root(cache_dir)
-    base = _pretrained_base(data, pretrain_data, seed, lm_config, root, progress)
-    key = stable_hash(_FORMAT_VERSION, "zero_shot_lm", data.fingerprint(), base.path.name,
+    root = cache_root(cache_dir)
+    base = pretrained_base(data, pretrain_data, seed, lm_config, root, progress)
+    key = stable_hash(FORMAT_VERSION, "zero_shot_lm", data.fingerprint(), base.path.name,
                       base.fingerprint(), seed)
     folder = root / "zero_shot_lm" / key
-    _record(folder, {"format_version": _FORMAT_VERSION, "kind": "zero_shot_lm", "seed": seed,
-                     "base_path": str(base.path), "base_fingerprint": base.fingerprint(),
-                     "data_fingerprint": data.fingerprint(), "trained": False,
-                     "build_seconds": round(time.perf_counter() - started, 2)})
+    publish_arm(folder, "zero_shot_lm", lambda tmp: run_record(
+        "zero_shot_lm", base, data, seed, trained=False,
+        build_seconds=round(time.perf_counter() - started, 2)))
 
     def recipe(new_data: Any, seed: int = 0, sample_weight: Any = None) -> HFRecommender:
         _no_weights(sample_weight, "zero_shot_lm")
@@ -407,25 +377,23 @@ def train_few_shot_lm(data: Any, pretrain_data: Any, seed: int = 0, *,
     """
     started = time.perf_counter()
     config = config if config is not None else FewShotConfig()
-    root = _root(cache_dir)
-    base = _pretrained_base(data, pretrain_data, seed, lm_config, root, progress)
+    root = cache_root(cache_dir)
+    base = pretrained_base(data, pretrain_data, seed, lm_config, root, progress)
     missing = set(pretrain_data.item_ids) - set(data.titles)
     if missing:
         raise ValueError(f"pretrain_data has {len(missing)} item(s) not in data's catalog "
                          f"(e.g. {sorted(missing)[:3]}); demonstrations need one catalog")
     pool = demonstration_pool(pretrain_data,
                               config.max_demo_history or base.template.max_history)
-    key = stable_hash(_FORMAT_VERSION, "few_shot_lm", data.fingerprint(),
+    key = stable_hash(FORMAT_VERSION, "few_shot_lm", data.fingerprint(),
                       pretrain_data.fingerprint(), base.path.name, base.fingerprint(),
                       asdict(config), seed)
     folder = root / "few_shot_lm" / key
-    _record(folder, {"format_version": _FORMAT_VERSION, "kind": "few_shot_lm", "seed": seed,
-                     "config": asdict(config), "base_path": str(base.path),
-                     "base_fingerprint": base.fingerprint(),
-                     "data_fingerprint": data.fingerprint(),
-                     "pretrain_fingerprint": pretrain_data.fingerprint(),
-                     "pool_users": [d.user_id for d in pool], "trained": False,
-                     "build_seconds": round(time.perf_counter() - started, 2)})
+    publish_arm(folder, "few_shot_lm", lambda tmp: run_record(
+        "few_shot_lm", base, data, seed, config=asdict(config),
+        pretrain_fingerprint=pretrain_data.fingerprint(),
+        pool_users=[d.user_id for d in pool], trained=False,
+        build_seconds=round(time.perf_counter() - started, 2)))
 
     def recipe(new_data: Any, seed: int = 0, sample_weight: Any = None) -> HFRecommender:
         _no_weights(sample_weight, "few_shot_lm")
@@ -439,26 +407,22 @@ def train_few_shot_lm(data: Any, pretrain_data: Any, seed: int = 0, *,
 
 
 # ====================================================================== model kinds
-def _lm(opts: dict[str, Any]) -> Any:
-    from ..lm import TinyLMConfig
+def zero_shot_lm_keys() -> list[str]:
+    """The keys a ``{kind: zero_shot_lm}`` entry accepts."""
+    return arm_keys()
 
-    lm = opts.pop("lm", None)
-    return TinyLMConfig(**lm) if lm else None
+
+def few_shot_lm_keys() -> list[str]:
+    """The keys a ``{kind: few_shot_lm}`` entry accepts."""
+    return arm_keys(FewShotConfig)
 
 
 def build_zero_shot_lm(opts: dict[str, Any], data: Any, ctx: Any) -> ZeroShotLMRecommender:
     """The ``zero_shot_lm`` model kind's builder (``ctx``: a ``BuildContext``)."""
-    lm_config = _lm(opts)
-    opts.setdefault("progress", ctx.progress)
-    return train_zero_shot_lm(data, ctx.pretrain_data, ctx.seed, lm_config=lm_config, **opts)
+    return build_arm(train_zero_shot_lm, None, opts, data, ctx)
 
 
 def build_few_shot_lm(opts: dict[str, Any], data: Any, ctx: Any) -> FewShotLMRecommender:
     """The ``few_shot_lm`` model kind's builder: FewShotConfig fields, ``lm`` and the
     recommender options."""
-    names = [f.name for f in fields(FewShotConfig)]
-    config = FewShotConfig(**{k: opts.pop(k) for k in list(opts) if k in names})
-    lm_config = _lm(opts)
-    opts.setdefault("progress", ctx.progress)
-    return train_few_shot_lm(data, ctx.pretrain_data, ctx.seed, config=config,
-                             lm_config=lm_config, **opts)
+    return build_arm(train_few_shot_lm, FewShotConfig, opts, data, ctx)

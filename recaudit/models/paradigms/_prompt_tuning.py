@@ -14,22 +14,23 @@ so every auditor reaches it through the path a real LLM takes.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..._paths import cache_root
-from ...contract import Request, stable_hash
-from .._artifacts import publish_folder
 from ..lm import HFRecommender, quiet_transformers
-
-_FORMAT_VERSION = 1
+from ._shared import (
+    arm_keys,
+    arm_start,
+    build_arm,
+    pretrained_base,
+    publish_arm,
+    soft_prompt_hidden,
+    train_on_cloze,
+    training_record,
+)
 
 
 @dataclass(frozen=True)
@@ -156,58 +157,6 @@ class PromptTunedRecommender(HFRecommender):
                 f"num_virtual_tokens={self.model.n_virtual})")
 
 
-def cloze_requests(data: Any, template: Any, config: Any, seed: int, sample_weight: Any,
-                   draw: int) -> Iterator[tuple[Request, str, float]]:
-    """``(request, target item, weight)``: one cloze example per user and train item.
-
-    The context is a random subset (``template.max_history`` at most, in order) of the
-    user's other train items; a share ``config.profile_share`` of the requests states a
-    random non-empty subset of the user's sensitive attributes. Seeded by
-    ``(seed, draw)``; the weight is the row's ``sample_weight`` (1 without one).
-    """
-    train = data.train.reset_index(drop=True)
-    weights = (np.ones(len(train)) if sample_weight is None
-               else np.asarray(sample_weight, dtype=float).reshape(-1))
-    if len(weights) != len(train):
-        raise ValueError(f"sample_weight has {len(weights)} entries but data.train has "
-                         f"{len(train)} rows; give one weight per train interaction")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError("sample_weight must be finite, >= 0 and not all 0")
-    rng = np.random.default_rng([seed, 31, draw])
-    item_col = train["item_id"].to_numpy()
-    for user, rows in train.groupby("user_id", sort=False).indices.items():
-        items = item_col[rows]
-        profile = data.user_attributes(user)
-        for t in range(len(items)):
-            stated = {}
-            if profile and rng.random() < config.profile_share:
-                keep = rng.random(len(profile)) < 0.5
-                keep[rng.integers(len(profile))] = True
-                stated = {a: v for (a, v), k in zip(profile.items(), keep) if k}
-            others = np.delete(np.arange(len(items)), t)
-            context = items[np.sort(rng.permutation(others)[:template.max_history])]
-            yield (Request(user, history=tuple(context), profile=stated), items[t],
-                   float(weights[rows[t]]))
-
-
-def _examples(data: Any, template: Any, config: SoftPromptConfig, seed: int,
-              sample_weight: Any, draw: int) -> tuple[list[str], list[str], np.ndarray]:
-    """(prompts, answers, weights) of :func:`cloze_requests`, weights scaled to mean 1.
-
-    Built with the public ``PromptTemplate`` so prompts look exactly like audit prompts.
-    """
-    titles = data.titles
-    genres = dict(zip(data.items["item_id"], data.items["genres"]))
-    prompts, answers, w = [], [], []
-    for req, item, weight in cloze_requests(data, template, config, seed, sample_weight,
-                                            draw):
-        prompts.append(template.render(req, titles, genres))
-        answers.append(template.continuation(titles[item]))
-        w.append(weight)
-    w = np.asarray(w, dtype=float)
-    return prompts, answers, w / w.mean()
-
-
 def _peft_config(config: SoftPromptConfig, base_folder: Path) -> Any:
     from peft import PromptTuningConfig, PromptTuningInit, TaskType
 
@@ -223,88 +172,29 @@ def _peft_config(config: SoftPromptConfig, base_folder: Path) -> Any:
                               prompt_tuning_init=inits[config.init], **extra)
 
 
-def answer_batch(idx: Any, p_ids: list[list[int]], a_ids: list[list[int]],
-                 lengths: np.ndarray, pad: int) -> tuple[Any, Any, Any]:
-    """One right-padded batch of prompt + answer examples: ``(input_ids, attention_mask,
-    answer)``, ``answer`` marking the answer tokens (the only ones the loss reads)."""
-    import torch
+def _train_soft_prompt(base: HFRecommender, data: Any, config: SoftPromptConfig, seed: int,
+                      sample_weight: Any, progress: bool,
+                      on_epoch: Any = None) -> tuple[Any, list[float], list[float]]:
+    """Wrap ``base.model`` with a fresh soft prompt (in place) and train only the prompt.
 
-    width = int(lengths[idx].max())
-    inp = torch.full((len(idx), width), pad, dtype=torch.long)
-    att = torch.zeros((len(idx), width), dtype=torch.long)
-    answer = torch.zeros((len(idx), width), dtype=torch.bool)
-    for row, e in enumerate(idx):
-        seq = p_ids[e] + a_ids[e]
-        inp[row, :len(seq)] = torch.tensor(seq)
-        att[row, :len(seq)] = 1
-        answer[row, len(p_ids[e]):len(seq)] = True
-    return inp, att, answer
-
-
-def _train_adapter(base: HFRecommender, data: Any, config: SoftPromptConfig, seed: int,
-                   sample_weight: Any, folder: Path, progress: bool) -> None:
+    The frozen LM runs without dropout; gradients are not clipped (the large learning rate
+    of prompt tuning needs no guard) and the example order is its own seeded stream.
+    """
     import torch
     from peft import get_peft_model
-    from tqdm.auto import tqdm
 
-    started = time.perf_counter()
     torch.manual_seed(seed)
     peft_model = get_peft_model(base.model, _peft_config(config, base.path))
     peft_model.eval()  # the frozen LM without dropout; only the soft prompt trains
     params = [p for p in peft_model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    tok = base.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    nv = config.num_virtual_tokens
-    rng = np.random.default_rng([seed, 37])
-    n_steps = None
-    losses: list[float] = []
-    bar = None
-    for epoch in range(config.epochs):
-        prompts, answers, weights = _examples(data, base.template, config, seed,
-                                              sample_weight, epoch)
-        p_ids = tok(prompts, add_special_tokens=False)["input_ids"]
-        a_ids = tok(answers, add_special_tokens=False)["input_ids"]
-        lengths = np.array([len(p) + len(a) for p, a in zip(p_ids, a_ids)])
-        limit = base.model.config.n_positions - nv
-        if lengths.max() > limit:
-            raise ValueError(f"a training example has {lengths.max()} tokens but the frozen "
-                             f"LM takes {limit} after {nv} virtual tokens; use fewer "
-                             "num_virtual_tokens or a shorter template.max_history")
-        order = rng.permutation(len(prompts))
-        batches = [order[i:i + config.batch_size]
-                   for i in range(0, len(order), config.batch_size)]
-        if bar is None:
-            n_steps = len(batches) * config.epochs
-            bar = tqdm(total=n_steps, desc="prompt tuning", disable=not progress, leave=False)
-        for idx in batches:
-            inp, att, answer = answer_batch(idx, p_ids, a_ids, lengths, pad)
-            logits = peft_model(input_ids=inp, attention_mask=att).logits[:, nv:-1]
-            target, where = inp[:, 1:], answer[:, 1:]
-            tok_loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
-            tok_loss = (tok_loss.view(target.shape) * where).sum(-1) / where.sum(-1).clamp(min=1)
-            loss = (torch.as_tensor(weights[idx], dtype=tok_loss.dtype) * tok_loss).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-    if bar is not None:
-        bar.close()
-    with publish_folder(folder, "adapter_config.json") as tmp:
-        with quiet_transformers():
-            peft_model.save_pretrained(tmp)
-        meta = {"format_version": _FORMAT_VERSION, "seed": seed, "config": asdict(config),
-                "base_fingerprint": base.fingerprint(), "base_path": str(base.path),
-                "data_fingerprint": data.fingerprint(), "weighted": sample_weight is not None,
-                "steps": n_steps, "train_seconds": round(time.perf_counter() - started, 2),
-                "first_loss": float(np.mean(losses[:max(1, len(losses) // (
-                    10 * max(1, config.epochs)))])) if losses else None,
-                "final_loss": float(np.mean(losses[-max(1, len(losses) // max(
-                    1, config.epochs)):])) if losses else None}
-        (tmp / "recaudit_prompt_tuning.json").write_text(json.dumps(meta, indent=2))
+    nv = int(config.num_virtual_tokens)
+    losses, epochs = train_on_cloze(soft_prompt_hidden(peft_model, nv),
+                                    peft_model.get_base_model(), opt, params, base, data,
+                                    config, seed, sample_weight, nv, "prompt tuning",
+                                    progress, max_grad_norm=None, order_stream=37,
+                                    on_epoch=on_epoch)
+    return peft_model, losses, epochs
 
 
 def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
@@ -350,30 +240,22 @@ def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     """
     from peft import PeftModel
 
-    from ..lm import train_tiny_lm
-
     config = config if config is not None else SoftPromptConfig()
-    shared = set(data.user_ids) & set(pretrain_data.user_ids)
-    if shared:
-        raise ValueError(f"pretrain_data and data share {len(shared)} user(s) (e.g. "
-                         f"{sorted(shared)[:3]}); the frozen LM must be pre-trained on other "
-                         "users: use recaudit.models.split_users")
-    root = cache_root(cache_dir)
-    lm_kwargs = {"config": lm_config} if lm_config is not None else {}
-    base = train_tiny_lm(pretrain_data, seed, cache_dir=root, progress=progress, **lm_kwargs)
-    if base.path is None:
-        raise ValueError("train_tiny_lm returned a model without a folder; cannot cache")
-    if sample_weight is None:
-        wkey = "none"
-    else:
-        wkey = stable_hash(np.round(np.asarray(sample_weight, dtype=float), 12).tolist())
-    folder = root / "prompt_tuning" / stable_hash(
-        _FORMAT_VERSION, data.fingerprint(), base.fingerprint(), asdict(config), seed, wkey)
-    if not (folder / "adapter_config.json").exists():
-        _train_adapter(base, data, config, seed, sample_weight, folder, progress)
+    root, base, folder = arm_start("prompt_tuning", data, pretrain_data, seed, config, lm_config,
+                                   sample_weight, cache_dir, progress)
+
+    def write(tmp: Path) -> dict[str, Any]:
+        started = time.perf_counter()
+        peft_model, losses, epochs = _train_soft_prompt(base, data, config, seed,
+                                                        sample_weight, progress)
+        with quiet_transformers():
+            peft_model.save_pretrained(tmp)
+        return training_record("prompt_tuning", base, data, config, seed, sample_weight,
+                               losses, epochs, started)
+
+    if publish_arm(folder, "prompt_tuning", write):
         # training wrapped base.model in place: load a clean frozen copy for inference
-        base = train_tiny_lm(pretrain_data, seed, cache_dir=root, progress=progress,
-                             **lm_kwargs)
+        base = pretrained_base(data, pretrain_data, seed, lm_config, root, progress)
     with quiet_transformers():
         peft_model = PeftModel.from_pretrained(base.model, folder)
     peft_model.eval()
@@ -387,3 +269,14 @@ def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     return PromptTunedRecommender(module, base.tokenizer, data, base.template,
                                   base_path=base.path, adapter_path=folder, recipe=recipe,
                                   **recommender_options)
+
+
+# ====================================================================== model kind
+def prompt_tuning_keys() -> list[str]:
+    """The keys a ``{kind: prompt_tuning}`` entry accepts."""
+    return arm_keys(SoftPromptConfig)
+
+
+def build_prompt_tuning(opts: dict[str, Any], data: Any, ctx: Any) -> HFRecommender:
+    """The ``prompt_tuning`` model kind's builder (``recaudit.models._kinds``)."""
+    return build_arm(train_prompt_tuning, SoftPromptConfig, opts, data, ctx)

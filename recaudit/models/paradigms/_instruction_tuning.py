@@ -21,7 +21,7 @@ Conventions where this differs from TALLRec, and why:
   the same base is the ``lora`` arm.
 - **Implicit feedback.** TALLRec's "Yes" / "No" come from ratings (> 3 liked). The audited
   data are interactions, so each train interaction held out of its own context (the cloze
-  examples every LM arm trains on, :func:`~recaudit.models.paradigms._prompt_tuning.cloze_requests`) is
+  examples every LM arm trains on, :func:`~recaudit.models.paradigms._shared.cloze_requests`) is
   a "Yes", and ``n_negatives`` items drawn uniformly from those the user has not interacted
   with in the train split are "No" under the same prompt: the usual conversion of implicit
   feedback to binary labels (TALLRec's data are balanced; 3 negatives here, see
@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -57,20 +56,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ...contract import stable_hash
-from .._artifacts import publish_folder
 from ..lm import HFRecommender, quiet_transformers, score_batch, score_prompts
-from ._adapters import (
-    _ENTRY_KEYS,
-    _answer_loss,
-    _build,
-    _config_fields,
-    _folder,
-    _meta,
-    _pretrained_base,
-    _root,
-    optimizer_step,
+from ._shared import (
+    answer_loss,
+    arm_keys,
+    arm_start,
+    build_arm,
+    cloze_requests,
+    publish_arm,
+    run_epochs,
+    training_record,
 )
-from ._prompt_tuning import cloze_requests
 
 
 @dataclass(frozen=True)
@@ -199,7 +195,7 @@ class InstructionRow(NamedTuple):
 def instruction_rows(data: Any, template: Any, config: InstructionConfig, seed: int,
                      sample_weight: Any, draw: int, tokenizer: Any) -> list[InstructionRow]:
     """One epoch's rows: per cloze request (a train item held out of its context,
-    :func:`~recaudit.models.paradigms._prompt_tuning.cloze_requests`) the prompt, one "Yes" question
+    :func:`~recaudit.models.paradigms._shared.cloze_requests`) the prompt, one "Yes" question
     for that item and ``n_negatives`` "No" questions for items the user has not interacted
     with in the train split. Weights are the rows' sample weights scaled to mean 1."""
     pieces = _Pieces(tokenizer, template, config)
@@ -282,7 +278,7 @@ def _question_loss(lm: Any, batch: dict[str, Any]) -> Any:
     hidden = lm.transformer(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
                             attention_mask=batch["attention_mask"]).last_hidden_state
     weight = batch["weight"]
-    per_question = _answer_loss(lm.lm_head, hidden, batch["input_ids"], batch["answer"],
+    per_question = answer_loss(lm.lm_head, hidden, batch["input_ids"], batch["answer"],
                                 owner=batch["question"], n=len(weight))
     return (weight.to(per_question.dtype) * per_question).mean()
 
@@ -290,9 +286,9 @@ def _question_loss(lm: Any, batch: dict[str, Any]) -> Any:
 def _train(base: HFRecommender, data: Any, config: InstructionConfig, seed: int,
            sample_weight: Any, progress: bool) -> tuple[list[float], list[float]]:
     """Tune every weight of ``base.model`` (in place) on the instructions: (step losses,
-    epoch means). The LM trains with its own dropout, as when it was pre-trained."""
+    epoch means). The LM trains with its own dropout, as when it was pre-trained;
+    ``config.max_prompts`` caps the prompts over all epochs."""
     import torch
-    from tqdm.auto import tqdm
 
     lm = base.model
     tok = base.tokenizer
@@ -307,46 +303,42 @@ def _train(base: HFRecommender, data: Any, config: InstructionConfig, seed: int,
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     lm.train()
     rng = np.random.default_rng([seed, 53])
-    losses: list[float] = []
-    epochs: list[float] = []
-    used = 0  # prompts trained on so far
-    bar = None
-    for epoch in range(config.epochs):
+    used = [0, 0]  # prompts trained on so far, prompts of one epoch
+
+    def batches_of(epoch: int) -> list[list[InstructionRow]] | None:
         rows = instruction_rows(data, template, config, seed, sample_weight, epoch, tok)
+        used[1] = len(rows)
         longest = max(len(r.prompt) + max(map(len, r.questions)) for r in rows)
         if longest > lm.config.n_positions:
             raise ValueError(f"a training question has {longest} tokens but the LM takes "
                              f"{lm.config.n_positions}; use a shorter template.max_history")
         order = rng.permutation(len(rows))
         if config.max_prompts is not None:  # the cap over all epochs
-            order = order[:max(0, int(config.max_prompts) - used)]
+            order = order[:max(0, int(config.max_prompts) - used[0])]
             if not len(order):
-                break
-        used += len(order)
-        batches = [order[i:i + config.batch_size]
-                   for i in range(0, len(order), config.batch_size)]
-        if bar is None:
-            total = len(rows) * config.epochs
-            if config.max_prompts is not None:
-                total = min(total, int(config.max_prompts))
-            bar = tqdm(total=math.ceil(total / config.batch_size), desc="instruction tuning",
-                       disable=not progress, leave=False)
-        start = len(losses)
-        for idx in batches:
-            batch = packed_batch([rows[i] for i in idx], pad, float_mask)
-            loss = _question_loss(lm, {k: v.to(dev) for k, v in batch.items()})
-            optimizer_step(opt, loss, params, losses, bar)
-        epochs.append(float(np.mean(losses[start:])))
-    if bar is not None:
-        bar.close()
+                return None
+        used[0] += len(order)
+        return [[rows[i] for i in order[k:k + config.batch_size]]
+                for k in range(0, len(order), config.batch_size)]
+
+    def loss_of(rows: list[InstructionRow]) -> Any:
+        batch = packed_batch(rows, pad, float_mask)
+        return _question_loss(lm, {k: v.to(dev) for k, v in batch.items()})
+
+    def total_steps() -> int:
+        total = used[1] * config.epochs
+        if config.max_prompts is not None:
+            total = min(total, int(config.max_prompts))
+        return math.ceil(total / config.batch_size)
+
+    losses, epochs = run_epochs(config.epochs, batches_of, loss_of, opt, params,
+                                desc="instruction tuning", progress=progress,
+                                total_steps=total_steps)
     lm.eval()
     return losses, epochs
 
 
 # ====================================================================== the recommender
-_META = "recaudit_instruction_tuning.json"
-
-
 class InstructionTunedRecommender(HFRecommender):
     """The instruction-tuned LM, ranking by ``log P(Yes)`` (score mode only).
 
@@ -433,19 +425,19 @@ def train_instruction_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     config = config if config is not None else InstructionConfig()
     if not isinstance(config, InstructionConfig):
         raise TypeError(f"config must be an InstructionConfig, got {type(config).__name__}")
-    root = _root(cache_dir)
-    base = _pretrained_base(data, pretrain_data, seed, lm_config, root, progress)
-    folder = _folder(root, "instruction_tuning", data, base, config, seed, sample_weight)
-    if not (folder / _META).exists():
+    root, base, folder = arm_start("instruction_tuning", data, pretrain_data, seed, config, lm_config,
+                                   sample_weight, cache_dir, progress)
+
+    def write(tmp: Path) -> dict[str, Any]:
         started = time.perf_counter()
         losses, epochs = _train(base, data, config, seed, sample_weight, progress)
-        with publish_folder(folder, _META) as tmp:
-            with quiet_transformers():
-                base.model.save_pretrained(tmp / "lm", safe_serialization=True)
-                base.tokenizer.save_pretrained(tmp / "lm")
-            meta = _meta("instruction_tuning", base, data, config, seed, sample_weight,
-                         losses, epochs, started)
-            (tmp / _META).write_text(json.dumps(meta, indent=2))
+        with quiet_transformers():
+            base.model.save_pretrained(tmp / "lm", safe_serialization=True)
+            base.tokenizer.save_pretrained(tmp / "lm")
+        return training_record("instruction_tuning", base, data, config, seed, sample_weight,
+                               losses, epochs, started)
+
+    publish_arm(folder, "instruction_tuning", write)
 
     def recipe(new_data: Any, seed: int = 0,
                sample_weight: Any = None) -> InstructionTunedRecommender:
@@ -462,10 +454,10 @@ def train_instruction_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
 # ====================================================================== model kind
 def instruction_tuning_keys() -> list[str]:
     """The keys an ``{kind: instruction_tuning}`` entry accepts."""
-    return list(dict.fromkeys([*_ENTRY_KEYS, *_config_fields(InstructionConfig)]))
+    return arm_keys(InstructionConfig)
 
 
 def build_instruction_tuning(opts: dict[str, Any], data: Any,
                              ctx: Any) -> InstructionTunedRecommender:
     """The ``instruction_tuning`` model kind's builder (``recaudit.models._kinds``)."""
-    return _build(train_instruction_tuning, InstructionConfig, opts, data, ctx)
+    return build_arm(train_instruction_tuning, InstructionConfig, opts, data, ctx)
