@@ -15,8 +15,8 @@ from recaudit.models.paradigms import _instruction_tuning as instruction
 from recaudit.models.paradigms import _shared as shared
 from recaudit.testing import check_recommender
 
-from ._lm_folder import random_gpt2_folder
-from ._pretrained_arms import FakeBase, gain_over_random, split_world
+from .._lm_folder import random_gpt2_folder
+from .._pretrained_arms import FakeBase, gain_over_random, split_world
 
 LM = ra.models.TinyLMConfig(epochs=2, n_embd=32, n_head=2, vocab_size=800)
 #: 240 users: the 60-user world of the other arms' tests gives too few questions for a

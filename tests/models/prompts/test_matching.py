@@ -16,7 +16,7 @@ from recaudit.models.prompts._matching import (
     variants,
 )
 
-from .test_hf import folder, world  # noqa: F401  (fixtures)
+from ..lm.test_hf import folder, world  # noqa: F401  (fixtures)
 
 TITLES = {"i1": "The Silent River (1994)", "i2": "Golden Empire (1980)",
           "i3": "American President, The (1995)", "i4": "Heat (1995)",

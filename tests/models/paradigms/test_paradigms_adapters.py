@@ -20,7 +20,7 @@ from recaudit.models.paradigms import _prompt_lm_tuning as plm_mod
 from recaudit.models.paradigms import _shared as shared
 from recaudit.testing import check_recommender
 
-from ._pretrained_arms import FakeBase, gain_over_random, split_world
+from .._pretrained_arms import FakeBase, gain_over_random, split_world
 
 LM = ra.models.TinyLMConfig(epochs=2, n_embd=32, n_head=2, vocab_size=800)
 LORA = LoRAConfig(epochs=2, lr=1e-2)

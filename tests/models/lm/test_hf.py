@@ -10,7 +10,7 @@ from recaudit.errors import RequestError
 from recaudit.models import HFRecommender, PromptTemplate, Request
 from recaudit.testing import assert_rankings_close
 
-from ._lm_folder import random_gpt2_folder
+from .._lm_folder import random_gpt2_folder
 
 
 @pytest.fixture(scope="module")
