@@ -19,7 +19,11 @@ class RepeatRecommendations(ra.Auditor):
     method = ("For sampled users, the share of the top-k list made of items already in the "
               "user's training history. A recommender should suggest something new.")
     citation = "recaudit example (no published definition)"
-    default_thresholds = {"repeat_share": 0.05}  # at most 5% of a list may be repeats
+    # every metric run() emits, declared: `recaudit list` shows it, thresholds are checked
+    # against it, and default_thresholds ({"repeat_share": 0.05}) is derived from it
+    metrics = (ra.MetricSpec("repeat_share", "share of the top-k list already in the user's "
+                             "history", higher_is_better=False,
+                             threshold=0.05),)  # at most 5% of a list may be repeats
 
     def __init__(self, k: int = 10, n_users: int = 100, thresholds=None):
         super().__init__(thresholds=thresholds)
@@ -37,8 +41,8 @@ class RepeatRecommendations(ra.Auditor):
         ax.set(xlabel="share of the list already seen", ylabel="users")
         worst = int(np.argmax(share))
         return self.result(
-            metrics=[self.metric(
-                "repeat_share", share.mean(), higher_is_better=False,
+            metrics=[self.metric(  # direction and description come from the declaration
+                "repeat_share", share.mean(),
                 ci=bootstrap_ci(share, n_resamples=ctx.n_bootstrap, seed=ctx.subseed("ci")),
                 p_value=one_sample_test(share, null=self.threshold_for("repeat_share")))],
             figures={"repeat share per user": figure_to_svg(fig)},

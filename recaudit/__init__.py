@@ -14,7 +14,7 @@ from . import datasets, metrics, models  # noqa: F401
 
 # Eager: once imported, the submodule ``recaudit.audit`` would shadow a lazy ``audit``.
 from .audit import AuditReport, audit, estimate_audit  # noqa: F401
-from .auditors import AuditContext, Auditor, register_auditor
+from .auditors import AuditContext, Auditor, MetricSpec, register_auditor
 from .compare import ComparisonResult, compare  # noqa: F401  (eager, like audit)
 from .errors import (
     CapabilityError,
@@ -44,7 +44,7 @@ _LAZY = {
 
 __all__ = [
     "AuditContext", "AuditResult", "Auditor", "CapabilityError", "Cost", "DatasetError",
-    "Metric", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
+    "Metric", "MetricSpec", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
     "SpecError", "UnknownNameError", "datasets", "metrics", "models", "register_auditor",
     "compare", "ComparisonResult", "estimate_audit", "study", "StudyResult",
     *_LAZY,

@@ -21,12 +21,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .auditors import AuditContext, Auditor, assign_verdicts, available_auditors
-from .auditors._registry import BUILTIN_AUDITORS, get_auditor_class
+from .auditors import (
+    BUILTIN_AUDITORS,
+    AuditContext,
+    Auditor,
+    assign_verdicts,
+    auditor_families,
+    available_auditors,
+    get_auditor_class,
+)
 from .contract import BaseRecommender, Ranking, Request
 from .engine import engine_for, owned_executor, uncached
-from .errors import SpecError, UnknownNameError, did_you_mean
-from .report._report import SCHEMA_VERSION, SUMMARY_COLUMNS, AuditReport
+from .errors import SpecError, UnknownAuditorError, UnknownNameError, did_you_mean
+from .report import SCHEMA_VERSION, SUMMARY_COLUMNS, AuditReport
 from .results import AuditResult, Cost
 
 __all__ = ["SCHEMA_VERSION", "SUMMARY_COLUMNS", "AuditReport", "audit", "estimate_audit",
@@ -130,11 +137,20 @@ def _normalise(spec: Any) -> tuple[str, dict, dict, Auditor | None]:
                     "{name:, params:, thresholds:} or an Auditor instance")
 
 
+def _unknown_auditor(name: str, names: Sequence[str],
+                     families: Mapping[str, Sequence[str]]) -> UnknownAuditorError:
+    return UnknownAuditorError(
+        f"unknown auditor {name!r}.{did_you_mean(name, [*names, *families])} Families: "
+        f"{', '.join(sorted(families))}; auditors: {', '.join(names)}")
+
+
 def resolve_auditors(auditors: Any, per: Mapping[str, dict] | None = None) -> list[_Planned]:
     """Build every auditor before anything runs, so a typo fails fast.
 
-    Unknown names and bad parameters raise; a built-in whose module is not importable yet
-    is planned as skipped with the reason.
+    A name that is no auditor but an auditor family (``"fairness"``) stands for every
+    built-in auditor of that family. Unknown names, bad parameters and thresholds that name
+    no declared metric (or are not finite numbers) raise; a built-in whose module is not
+    importable yet is planned as skipped with the reason.
     """
     per = per or {}
     if auditors is None:
@@ -143,6 +159,10 @@ def resolve_auditors(auditors: Any, per: Mapping[str, dict] | None = None) -> li
             isinstance(auditors, Mapping) and "name" in auditors):
         auditors = [auditors]
     names = available_auditors()
+    families = auditor_families()
+    auditors = [one for spec in auditors for one in (
+        families[spec] if isinstance(spec, str) and spec not in names and spec in families
+        else [spec])]
     planned: list[_Planned] = []
     for spec in auditors:
         name, params, thresholds, instance = _normalise(spec)
@@ -151,8 +171,7 @@ def resolve_auditors(auditors: Any, per: Mapping[str, dict] | None = None) -> li
         thresholds = {**thresholds, **over.get("thresholds", {})}
         if instance is None:
             if name not in names:
-                raise UnknownNameError(f"unknown auditor {name!r}.{did_you_mean(name, names)} "
-                                       f"Available: {', '.join(names)}")
+                raise _unknown_auditor(name, names, families)
             try:
                 cls = get_auditor_class(name)
             except Exception as exc:  # a built-in whose module is missing or broken
@@ -175,6 +194,7 @@ def resolve_auditors(auditors: Any, per: Mapping[str, dict] | None = None) -> li
         if thresholds:
             instance.thresholds = {**dict(getattr(instance, "thresholds", {}) or {}),
                                    **thresholds}
+        type(instance).check_thresholds(getattr(instance, "thresholds", None))
         planned.append(_Planned(name, instance))
     seen: set[str] = set()
     for p in planned:
@@ -207,7 +227,15 @@ def _error(name: str, auditor: Auditor, exc: BaseException) -> AuditResult:
 
 
 def _unused_thresholds(auditor: Auditor, res: AuditResult) -> list[str]:
-    keys = {m.name for m in res.metrics} | {f"{m.name}@{m.scope}" for m in res.metrics}
+    """The user's threshold keys that matched no metric this run emitted. Names of declared
+    metrics are checked before the run (:func:`resolve_auditors`), so for those this finds a
+    scope that did not occur or a metric this run did not emit (a pattern key counts as
+    used when a name it matches was emitted)."""
+    keys = set()
+    for m in res.metrics:
+        spec = auditor.metric_spec(m.name)
+        for base in {m.name, spec.name if spec is not None else m.name}:
+            keys |= {base, f"{base}@{m.scope}"}
     return [k for k in (getattr(auditor, "thresholds", None) or {}) if k not in keys]
 
 
@@ -222,10 +250,12 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
     model : Recommender
         The model under test (wrapped in the engine unless it already is).
     data : AuditDataset
-    auditors : list, optional
+    auditors : str or list, optional
         Names, ``(name, params)`` pairs, ``{name:, params:, thresholds:}`` dicts or
-        :class:`~recaudit.Auditor` instances. Default: every built-in auditor (those whose
-        module is not installed are reported as skipped).
+        :class:`~recaudit.Auditor` instances; a family name (``"fairness"``) stands for every
+        built-in auditor of that family. Default: every built-in auditor (those whose module
+        is not installed are reported as skipped). A threshold naming no metric the auditor
+        declares is a :class:`~recaudit.SpecError` before the model is called.
     config : dict, optional
         Run settings (``n_bootstrap``, ``n_permutations``, ``alpha``, ``batch_size``,
         ``extra``) and per-auditor overrides: ``{"popularity_bias": {"params": {...},
@@ -319,8 +349,8 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
             if res.status == "ok":
                 unused = _unused_thresholds(p.auditor, res)
                 if unused:
-                    res.notes.append(f"threshold(s) {unused} matched no metric of this "
-                                     "auditor; check the names")
+                    res.notes.append(f"threshold(s) {unused} matched no metric this run "
+                                     "emitted; check the scope (and the name)")
             res.cost = Cost(**cost.to_dict())
         res.cost.total_seconds = time.perf_counter() - t0
         report.results.append(res)

@@ -50,6 +50,11 @@ class UnknownNameError(RecauditError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownAuditorError(UnknownNameError, SpecError):
+    """An ``auditors=`` entry names no auditor and no auditor family; both an
+    :class:`UnknownNameError` and a :class:`SpecError` (exit 2 on the command line)."""
+
+
 class EndpointError(RecauditError):
     """A chat endpoint could not be reached or answered something that is not a chat
     completion (after the retries)."""

@@ -73,7 +73,7 @@ def _typed(value: Any, kind: type | tuple, path: str, *, low: float | None = Non
 
 def _validate_dataset(d: Any) -> dict[str, Any]:
     """``dataset:``, checked against its kind in :data:`recaudit.data.DATASET_KINDS`."""
-    from .data._kinds import dataset_kind, dataset_kind_names, every_dataset_key
+    from .data import dataset_kind, dataset_kind_names, every_dataset_key
 
     name = d.get("kind", "synthetic") if isinstance(d, Mapping) else None
     d = _check_keys(d, every_dataset_key(name), "dataset")
@@ -178,8 +178,7 @@ def _validate_compare(d: Any, models: Any) -> dict[str, Any] | None:
 
 
 def _validate_auditors(entries: Any) -> list[dict[str, Any]]:
-    from .auditors import available_auditors
-    from .auditors._registry import get_auditor_class
+    from .auditors import available_auditors, get_auditor_class
 
     if entries is None:
         return []
@@ -208,6 +207,7 @@ def _validate_auditors(entries: Any) -> list[dict[str, Any]]:
                             f"metric@scope) to a number, got {thresholds!r}")
         for k, v in thresholds.items():
             _typed(v, float, f"{path}.thresholds.{k}")
+        _check_thresholds(name, thresholds, f"{path}.thresholds", get_auditor_class)
         out.append({"name": name, "params": params,
                     "thresholds": {k: float(v) for k, v in thresholds.items()}})
     seen = [e["name"] for e in out]
@@ -274,6 +274,16 @@ def _allowed_params(name: str, get_cls: Any) -> list[str]:
         return [p for p in get_cls(name)._param_names() if p != "thresholds"]
     except Exception:  # a built-in not installed yet: accept any params, it will be skipped
         return _Anything()
+
+
+def _check_thresholds(name: str, thresholds: Mapping[str, Any], path: str,
+                      get_cls: Any) -> None:
+    """Each key names a metric the auditor declares, each value is finite."""
+    try:
+        cls = get_cls(name)
+    except Exception:  # a built-in not installed yet: it will be skipped
+        return
+    cls.check_thresholds(thresholds, where=path)
 
 
 class _Anything(list):

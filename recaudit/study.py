@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .auditors._common import sample_users
+from .data import sample_users
 from .metrics.utility import summarize, utility_per_user
 from .results import Cost
 

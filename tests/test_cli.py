@@ -78,6 +78,27 @@ def test_input_errors_exit_2(tmp_path, capsys, edit, needle):
     assert line.startswith("recaudit: error:") and needle in line, line
 
 
+@pytest.mark.parametrize("thresholds, needle", [
+    ({"popularity_lfit": 1.2}, "auditors[0].thresholds: auditor 'popularity_bias' has no "
+                               "metric 'popularity_lfit' (threshold 'popularity_lfit'). Did "
+                               "you mean 'popularity_lift'?"),
+    ({"arp@gender": float("nan")}, "threshold 'arp@gender' must be finite"),
+])
+def test_bad_threshold_exits_2_before_building_anything(tmp_path, capsys, monkeypatch,
+                                                        thresholds, needle):
+    def never(*args, **kwargs):
+        raise AssertionError("the spec's thresholds must be checked before building")
+
+    monkeypatch.setattr(runner, "build_dataset", never)
+    monkeypatch.setattr(runner, "build_model", never)
+    path = _spec(tmp_path, {"kind": "random"},
+                 auditors=[{"name": "popularity_bias", "thresholds": thresholds}])
+    assert main(["audit", str(path), "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert line.startswith("recaudit: error:") and needle in line, line
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_bad_files_and_usage_exit_2(tmp_path, capsys):
     assert main(["audit", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read spec" in _error_line(capsys)

@@ -339,3 +339,24 @@ def test_chat_spec_with_a_bad_url_is_an_input_error(tmp_path):
                       "model": {"kind": "chat", "base_url": "127.0.0.1:8000", "model": "m"}})
     with pytest.raises(SpecError, match="model \\(chat\\): base_url must start with http"):
         runner.build_model(spec, runner.build_dataset(spec))
+
+
+def test_serve_flags_name_kinds_of_the_kind_table():
+    """``recaudit serve`` builds its model through the kind table, like a spec's ``model:``."""
+    from types import SimpleNamespace
+
+    from recaudit.cli import _served_entry
+    from recaudit.models import MODEL_KINDS, BuildContext, build_model
+
+    def flags(**kw):
+        return SimpleNamespace(**{"baseline": None, "model": None, "seed": 3, **kw})
+
+    entries = [_served_entry(flags(baseline="most_popular")),
+               _served_entry(flags(baseline="random")), _served_entry(flags(model="some/dir")),
+               _served_entry(flags())]
+    assert [e["kind"] for e in entries] == ["most_popular", "random", "hf", "tiny_lm"]
+    assert all(e["kind"] in MODEL_KINDS for e in entries)
+    assert entries[1]["seed"] == 3 and entries[2]["path"] == "some/dir"
+    world = ra.datasets.synthetic(n_users=20, n_items=30, seed=0)
+    built = [build_model(e, world, BuildContext(progress=False)) for e in entries[:2]]
+    assert [type(m).__name__ for m in built] == ["MostPopular", "RandomRecommender"]

@@ -4,10 +4,12 @@ Built-in auditors are imported lazily by name; see :func:`available_auditors`.
 """
 
 from ._base import AuditContext, Auditor
+from ._metric_spec import MetricSpec
 from ._registry import (
     AUDITORS,
     BUILTIN_AUDITORS,
     ENTRY_POINT_GROUP,
+    auditor_families,
     available_auditors,
     get_auditor_class,
     make_auditor,
@@ -17,6 +19,6 @@ from ._verdict import assign_verdicts
 
 __all__ = [
     "AUDITORS", "AuditContext", "Auditor", "BUILTIN_AUDITORS", "ENTRY_POINT_GROUP",
-    "assign_verdicts", "available_auditors", "get_auditor_class", "make_auditor",
-    "register_auditor",
+    "MetricSpec", "assign_verdicts", "auditor_families", "available_auditors",
+    "get_auditor_class", "make_auditor", "register_auditor",
 ]

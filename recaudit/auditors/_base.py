@@ -11,6 +11,7 @@ import numpy as np
 
 from ..params import Params
 from ..results import AuditResult, Metric
+from ._metric_spec import MetricSpec, check_threshold_keys, find_metric_spec, thresholds_from
 
 
 @dataclass
@@ -52,16 +53,27 @@ class Auditor(Params):
 
     Subclasses declare ``name`` (set by :func:`register_auditor`), ``family``, ``requires``
     (capabilities the model must declare), ``method`` and ``citation`` (shown in reports),
-    ``default_thresholds`` (metric name, or ``name@scope``, to the largest acceptable
-    effect), take their parameters as keyword arguments in ``__init__`` (stored, nothing
-    else, as in scikit-learn: :class:`~recaudit.params.Params` reads them back for
-    ``get_params()`` and the repr) and implement :meth:`run`.
+    ``metrics`` (a :class:`MetricSpec` for every metric name :meth:`run` can emit: its
+    description, direction and default threshold), take their parameters as keyword
+    arguments in ``__init__`` (stored, nothing else, as in scikit-learn:
+    :class:`~recaudit.params.Params` reads them back for ``get_params()`` and the repr) and
+    implement :meth:`run`.
+
+    ``default_thresholds`` (metric name, or ``name@scope``, to the largest acceptable effect)
+    is derived from ``metrics`` when a class declares them; a subclass may still set it
+    directly (it then wins over the declarations' thresholds). A threshold key (in
+    ``thresholds=``, ``config`` or a spec) that names no declared metric is a
+    :class:`~recaudit.errors.SpecError` before the audit calls the model; an auditor that
+    declares nothing still runs, unchecked (:func:`recaudit.testing.check_auditor` asks it to
+    declare).
 
     Examples
     --------
-    >>> from recaudit import Auditor, register_auditor
+    >>> from recaudit import Auditor, MetricSpec, register_auditor
     >>> @register_auditor("mean_list_length_demo")
     ... class MeanListLength(Auditor):
+    ...     metrics = (MetricSpec("mean_length", "mean length of the top-k lists",
+    ...                           higher_is_better=True),)
     ...     def __init__(self, k=10, thresholds=None):
     ...         super().__init__(thresholds=thresholds)
     ...         self.k = k
@@ -76,15 +88,50 @@ class Auditor(Params):
     requires: ClassVar[frozenset[str]] = frozenset({"rank"})
     method: ClassVar[str] = ""
     citation: ClassVar[str] = ""
+    #: Every metric :meth:`run` can emit (see :class:`MetricSpec`; patterns allowed).
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     default_thresholds: ClassVar[dict[str, float]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "metrics" not in cls.__dict__:
+            return
+        specs = tuple(cls.__dict__["metrics"])
+        wrong = [s for s in specs if not isinstance(s, MetricSpec)]
+        if wrong:
+            raise TypeError(f"{cls.__name__}.metrics must hold MetricSpec values, got "
+                            f"{wrong[0]!r}")
+        names = [s.name for s in specs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise TypeError(f"{cls.__name__}.metrics declares {twice} more than once")
+        cls.metrics = specs
+        if "default_thresholds" not in cls.__dict__:
+            cls.default_thresholds = thresholds_from(specs)
 
     def __init__(self, *, thresholds: dict[str, float] | None = None) -> None:
         self.thresholds = dict(thresholds or {})
 
+    # -------------------------------------------------------------- declarations
+    @classmethod
+    def metric_spec(cls, name: str) -> MetricSpec | None:
+        """The declaration of metric ``name`` (exact, else a matching pattern), or None."""
+        return find_metric_spec(cls.metrics, name)
+
+    @classmethod
+    def check_thresholds(cls, thresholds: dict[str, Any] | None, *, where: str = "") -> None:
+        """Raise :class:`~recaudit.errors.SpecError` for a threshold naming no declared
+        metric (with a did-you-mean) or a value that is not a finite number."""
+        check_threshold_keys(cls.name or cls.__name__, cls.metrics, thresholds, where=where)
+
     # -------------------------------------------------------------- thresholds
     def threshold_for(self, name: str, scope: str = "all") -> float | None:
         merged = {**self.default_thresholds, **self.thresholds}
-        for key in (f"{name}@{scope}", name):
+        keys = [f"{name}@{scope}", name]
+        spec = self.metric_spec(name)
+        if spec is not None and spec.is_pattern:
+            keys += [f"{spec.name}@{scope}", spec.name]
+        for key in keys:
             if key in merged and merged[key] is not None:
                 return float(merged[key])
         return None
@@ -98,8 +145,14 @@ class Auditor(Params):
                ci: Sequence[float] | None = None, p_value: float | None = None,
                higher_is_better: bool | None = None, description: str = "",
                threshold: float | None = None) -> Metric:
-        """A :class:`Metric` with this auditor's threshold for (name, scope) filled in."""
+        """A :class:`Metric` with this auditor's threshold for (name, scope) filled in, and
+        its direction and description from the declaration when not given."""
         lo, hi = (ci if ci is not None else (None, None))
+        spec = self.metric_spec(name)
+        if spec is not None:
+            if higher_is_better is None:
+                higher_is_better = spec.higher_is_better
+            description = description or spec.description
         return Metric(name=name, value=value, scope=str(scope), ci_low=lo, ci_high=hi,
                       higher_is_better=higher_is_better,
                       threshold=threshold if threshold is not None

@@ -6,17 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..data import sample_users  # noqa: F401  (a data operation; the auditors import it here)
+from ._metric_spec import MetricSpec
 
-def sample_users(data, n: int | None, rng: np.random.Generator, *,
-                 require_test: bool = True) -> list[str]:
-    """Up to ``n`` user ids (all when ``n`` is None), in a seeded random order.
-
-    With ``require_test`` only users that have held-out items are eligible.
-    """
-    pool = [u for u in data.user_ids if (not require_test or u in data.test_items)]
-    order = rng.permutation(len(pool))
-    chosen = [pool[i] for i in order]
-    return chosen if n is None else chosen[:n]
+#: The metric :func:`hallucination_metric` emits (declared by the auditors that call it).
+HALLUCINATION_RATE = MetricSpec(
+    "hallucination_rate", "share of generated list entries that matched no catalog item (or "
+    "no candidate); generating models only", higher_is_better=False)
 
 
 def sample_negatives(data, user_id: str, n: int, rng: np.random.Generator, *,
@@ -53,7 +49,7 @@ def hallucination_metric(auditor, rankings: Sequence, *, n_bootstrap: int, seed:
     rates = np.array([r.hallucinated / max(1, r.hallucinated + len(r.items))
                       for r in rankings], dtype=float)
     return auditor.metric(
-        "hallucination_rate", float(rates.mean()),
+        HALLUCINATION_RATE.name, float(rates.mean()),
         ci=bootstrap_ci(rates, n_resamples=n_bootstrap, seed=seed), higher_is_better=False,
         description="share of generated list entries that matched no catalog item "
                     "(or no candidate)")

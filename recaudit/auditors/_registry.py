@@ -97,6 +97,23 @@ def available_auditors() -> list[str]:
     return AUDITORS.names()
 
 
+def auditor_families() -> dict[str, list[str]]:
+    """Family -> the built-in auditors of that family, in name order.
+
+    Read from where each built-in lives (``recaudit.auditors.<family>.<module>``), so no
+    auditor module is imported; each class's ``family`` says the same (a test checks).
+
+    >>> auditor_families()["privacy"]
+    ['attribute_inference', 'membership_inference', 'memorization']
+    """
+    out: dict[str, list[str]] = {}
+    for name, target in sorted(BUILTIN_AUDITORS.items()):
+        parts = target.split(":")[0].split(".")
+        if len(parts) >= 4 and parts[:2] == ["recaudit", "auditors"]:
+            out.setdefault(parts[2], []).append(name)
+    return out
+
+
 def get_auditor_class(name: str) -> type[Auditor]:
     """The class registered under ``name``; unknown names raise with suggestions."""
     return AUDITORS.get(name)

@@ -19,6 +19,7 @@ _LAZY = {
     "movielens_layout": "._movielens",
     "MOVIELENS_LAYOUTS": "._movielens",
     "split_users": "._sampling",
+    "sample_users": "._sampling",
 }
 
 __all__ = ["AuditDataset", "from_frames", "leave_last_out", *_LAZY]

@@ -1,5 +1,6 @@
-"""Dataset operations on users: the seeded split of a dataset's users into two disjoint
-datasets (pre-training users and audited users)."""
+"""Dataset operations on users: a seeded sample of users (:func:`sample_users`, what every
+auditor and the utility measure draw) and the seeded split of a dataset's users into two
+disjoint datasets (:func:`split_users`: pre-training users and audited users)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import math
 from typing import Any
 
 import numpy as np
+
+
+def sample_users(data, n: int | None, rng: np.random.Generator, *,
+                 require_test: bool = True) -> list[str]:
+    """Up to ``n`` user ids (all when ``n`` is None), in a seeded random order.
+
+    With ``require_test`` only users that have held-out items are eligible.
+    """
+    pool = [u for u in data.user_ids if (not require_test or u in data.test_items)]
+    order = rng.permutation(len(pool))
+    chosen = [pool[i] for i in order]
+    return chosen if n is None else chosen[:n]
 
 
 def split_users(data: Any, pretrain_share: float = 0.5, seed: int = 0) -> tuple[Any, Any]:

@@ -4,21 +4,31 @@
 - :class:`TargetFunction`: the model's probability of the recommended item, batched.
 - :func:`perturbation_attributions`, :func:`gradient_attributions`: Captum methods.
 - :class:`ExplainingLM`: adds the ``explain`` capability to a language-model recommender.
+- the tables (:func:`attribution_table`, :func:`curve_table`, :func:`mean_curves`) and
+  figures (:func:`heat_strip`, :func:`margin_bars`, :func:`perturbation_curves`) the
+  explanation auditors report.
 """
 
-from ._attribution import (
-    GRADIENT_METHODS,
-    METHODS,
-    PERTURBATION_METHODS,
-    AttributionProblem,
-    MaskEvaluator,
-    gradient_attributions,
-    perturbation_attributions,
-)
-from ._explainer import ExplainingLM
-from ._features import PromptFeatures
-from ._target import TargetFunction
+from .._lazy import lazy_attributes
 
-__all__ = ["GRADIENT_METHODS", "METHODS", "PERTURBATION_METHODS", "AttributionProblem", "ExplainingLM",
-           "MaskEvaluator", "PromptFeatures", "TargetFunction", "gradient_attributions",
-           "perturbation_attributions"]
+_LAZY = {
+    "GRADIENT_METHODS": "._attribution",
+    "METHODS": "._attribution",
+    "PERTURBATION_METHODS": "._attribution",
+    "AttributionProblem": "._attribution",
+    "MaskEvaluator": "._attribution",
+    "gradient_attributions": "._attribution",
+    "perturbation_attributions": "._attribution",
+    "ExplainingLM": "._explainer",
+    "PromptFeatures": "._features",
+    "TargetFunction": "._target",
+    "heat_strip": "._plots",
+    "margin_bars": "._plots",
+    "perturbation_curves": "._plots",
+    "attribution_table": "._tables",
+    "curve_table": "._tables",
+    "mean_curves": "._tables",
+}
+
+__all__ = [*_LAZY]
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..auditors._common import sample_users
+from ..data import sample_users
 from ._base import MitigatedRecommender, Mitigation, inner_pool_scores, model_data, pool_of
 
 Mode = Literal["kamiran_calders", "popularity_groups", "inverse_popularity",

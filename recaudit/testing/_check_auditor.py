@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..auditors import Auditor, get_auditor_class
+from ..auditors import Auditor, MetricSpec, get_auditor_class
 from ..contract import CAPABILITIES
-from ..errors import AuditorCheckError
+from ..errors import AuditorCheckError, SpecError
 from ..results import VERDICTS, AuditResult
 
 #: Run settings used by the checks: small, so every auditor is checked in seconds.
@@ -62,7 +62,7 @@ def _same(a: float | None, b: float | None) -> bool:
 
 
 def check_identity(auditor: Auditor) -> None:
-    """Name, family, method, citation, requires and thresholds are declared."""
+    """Name, family, method, citation, requires, metrics and thresholds are declared."""
     name = auditor.name or type(auditor).__name__
     for attr in ("name", "family", "method", "citation"):
         value = getattr(auditor, attr, "")
@@ -77,6 +77,35 @@ def check_identity(auditor: Auditor) -> None:
     for k, v in auditor.default_thresholds.items():
         if not isinstance(k, str) or not isinstance(v, (int, float)) or isinstance(v, bool):
             _fail(name, "identity", f"default threshold {k!r}: {v!r} is not metric -> number")
+    specs = getattr(auditor, "metrics", ())
+    if not isinstance(specs, tuple) or not specs:
+        _fail(name, "identity", "`metrics` declares nothing: list every metric name run() can "
+              "emit, e.g. metrics = (MetricSpec('repeat_share', 'share of the list already "
+              "seen', higher_is_better=False, threshold=0.05),)")
+    if not all(isinstance(s, MetricSpec) for s in specs):
+        _fail(name, "identity", "`metrics` must hold recaudit.MetricSpec values")
+    try:
+        type(auditor).check_thresholds(auditor.default_thresholds)
+    except SpecError as exc:
+        _fail(name, "identity", f"default_thresholds: {exc}")
+
+
+def check_declared_metrics(res: AuditResult, auditor: Auditor) -> None:
+    """Every metric of ``res`` is declared in ``auditor.metrics`` (name or pattern), with
+    the declared direction."""
+    name = auditor.name or type(auditor).__name__
+    undeclared = sorted({m.name for m in res.metrics if auditor.metric_spec(m.name) is None})
+    if undeclared:
+        _fail(name, "declared", f"emits metric(s) {undeclared} that {type(auditor).__name__}"
+              f".metrics does not declare (it declares {[s.name for s in auditor.metrics]});"
+              " add a MetricSpec for each (a pattern such as 'gap_{attribute}' for an open "
+              "set)")
+    for m in res.metrics:
+        spec = auditor.metric_spec(m.name)
+        if (spec.higher_is_better is not None and m.higher_is_better is not None
+                and spec.higher_is_better != m.higher_is_better):
+            _fail(name, "declared", f"metric {m.name!r}@{m.scope!r} has higher_is_better="
+                  f"{m.higher_is_better} but is declared {spec.direction!r}")
 
 
 def check_params(auditor: Auditor) -> None:
@@ -173,7 +202,7 @@ def check_auditor(auditor_or_name: Any, *, data: Any = None, model: Any = None,
     --------
     >>> from recaudit.testing import check_auditor
     >>> check_auditor("popularity_bias")                                # doctest: +SKIP
-    ['identity', 'params', 'run', 'result', 'deterministic', 'json', 'skip']
+    ['identity', 'params', 'run', 'result', 'declared', 'deterministic', 'json', 'skip']
     """
     import recaudit as ra
 
@@ -207,6 +236,8 @@ def check_auditor(auditor_or_name: Any, *, data: Any = None, model: Any = None,
         res = first.results[0]
         check_result(res, name)
         done.append("result")
+        check_declared_metrics(res, auditor)
+        done.append("declared")
         again = once().results[0]
         a, b = _metric_tuples(res), _metric_tuples(again)
         if len(a) != len(b) or not all(

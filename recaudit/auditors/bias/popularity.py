@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ...contract import Request
-from ...engine._chunks import chunked
+from ...engine import chunked
 from ...metrics import popularity as P
 from ...metrics.statistics import bootstrap_ci, one_sample_test, paired_bootstrap_ci
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import hallucination_metric, sample_users
+from .._common import HALLUCINATION_RATE, hallucination_metric, sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 
@@ -102,7 +103,26 @@ class PopularityBias(Auditor):
     #: popular than the user's own history. ``aplt_ratio``: fail below 0.25, i.e. long-tail
     #: items get under a quarter of their popularity-blind share. Other metrics are
     #: informational (override to threshold them; they then have no p-value).
-    default_thresholds = {"popularity_lift": 1.5, "aplt_ratio": 0.25}
+    metrics = (
+        MetricSpec("arp", "average recommendation popularity (distinct train users)",
+                   higher_is_better=False),
+        MetricSpec("aplt", "average share of long-tail items per list", higher_is_better=True),
+        MetricSpec("aclt", "average count of long-tail items per list", higher_is_better=True),
+        MetricSpec("aplt_ratio", "APLT / long-tail share of each user's unseen items",
+                   higher_is_better=True, threshold=0.25),
+        MetricSpec("pop_rsp", "std/mean of head and tail recommendation rates",
+                   higher_is_better=False),
+        MetricSpec("pop_reo", "as pop_rsp, over relevant (test) items only",
+                   higher_is_better=False),
+        MetricSpec("gini", "Gini index of recommendation counts over the catalog "
+                   "(0 = equal exposure)", higher_is_better=False),
+        MetricSpec("coverage", "distinct recommended items / catalog size",
+                   higher_is_better=True),
+        HALLUCINATION_RATE,
+        MetricSpec("popularity_lift", "mean popularity of recommended items / of the "
+                   "user's history, per user group (scope) and overall",
+                   higher_is_better=False, threshold=1.5),
+    )
 
     def __init__(self, k: int = 10, n_users: int | None = 200, head_share: float = 0.8,
                  exclude_seen: bool = True, max_history: int | None = None,

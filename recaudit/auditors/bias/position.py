@@ -19,7 +19,8 @@ from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import hallucination_metric, sample_negatives, sample_users
+from .._common import HALLUCINATION_RATE, hallucination_metric, sample_negatives, sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 
@@ -86,7 +87,21 @@ class PositionBias(Auditor):
     #: ``position_ndcg_gap``: fail above 0.1 NDCG@10 between the best and worst position.
     #: ``top1_position_tv``: fail above 0.2 total-variation distance from uniform of the
     #: input position of the top-1 item. Other metrics are informational.
-    default_thresholds = {"position_ndcg_gap": 0.1, "top1_position_tv": 0.2}
+    metrics = (
+        MetricSpec("ndcg_at_pos", "NDCG@K with the held-out item at one input position "
+                   "(scope pos=P)", higher_is_better=True),
+        MetricSpec("hr1_at_pos", "HR@1 with the held-out item at one input position "
+                   "(scope pos=P)", higher_is_better=True),
+        MetricSpec("position_ndcg_gap", "max - min over positions of mean NDCG@K",
+                   higher_is_better=False, threshold=0.1),
+        MetricSpec("kendall_tau", "mean Kendall tau between rankings of random candidate "
+                   "orders", higher_is_better=True),
+        MetricSpec("top1_agreement", "share of pairs of candidate orders with the same top-1 "
+                   "item", higher_is_better=True),
+        MetricSpec("top1_position_tv", "total-variation distance from uniform of the top-1 "
+                   "item's input position", higher_is_better=False, threshold=0.2),
+        HALLUCINATION_RATE,
+    )
 
     def __init__(self, n_users: int | None = 100, n_candidates: int = 20,
                  positions: Sequence[int] = (0, 5, 10, 15, 19),

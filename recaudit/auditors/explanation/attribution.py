@@ -16,23 +16,28 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...explain._attribution import (
+from ...explain import (
     GRADIENT_METHODS,
     METHODS,
     PERTURBATION_METHODS,
     AttributionProblem,
     MaskEvaluator,
+    PromptFeatures,
+    TargetFunction,
+    attribution_table,
+    curve_table,
     gradient_attributions,
+    heat_strip,
+    margin_bars,
+    mean_curves,
     perturbation_attributions,
+    perturbation_curves,
 )
-from ...explain._features import PromptFeatures
-from ...explain._plots import heat_strip, margin_bars, perturbation_curves
-from ...explain._tables import attribution_table, curve_table, mean_curves
-from ...explain._target import TargetFunction
 from ...metrics import faithfulness as fm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from .._base import AuditContext, Auditor
 from .._common import sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 _PER_USER = ("comprehensiveness", "sufficiency", "aopc", "aopc_sufficiency", "deletion_auc",
@@ -113,11 +118,30 @@ class AttributionFaithfulness(Auditor):
         "DeYoung et al., ERASER: A Benchmark to Evaluate Rationalized NLP Models, ACL 2020; "
         "Petsiuk et al., RISE, BMVC 2018; Tan et al., Counterfactual Explainable "
         "Recommendation (CountER), CIKM 2021; Kokhlikyan et al., Captum, 2020.")
-    default_thresholds = {
-        # smallest acceptable AOPC gain over a random attribution, in output units (nats of
-        # the top item's log-likelihood for models with nll)
-        "faithfulness_margin": 0.05,
-    }
+    #: The scope is the attribution method (``a~b`` for method_agreement).
+    #: ``faithfulness_margin``: the smallest acceptable AOPC gain over a random attribution,
+    #: in output units (nats of the top item's log-likelihood for models with nll).
+    metrics = (
+        MetricSpec("comprehensiveness", "mean output drop when the top parts are removed "
+                   "(ERASER)", higher_is_better=True),
+        MetricSpec("sufficiency", "mean output drop when only the top parts are kept "
+                   "(ERASER)", higher_is_better=False),
+        MetricSpec("aopc", "area over the perturbation curve, removing parts most-important-"
+                   "first", higher_is_better=True),
+        MetricSpec("deletion_auc", "area under the deletion curve", higher_is_better=False),
+        MetricSpec("insertion_auc", "area under the insertion curve", higher_is_better=True),
+        MetricSpec("pn", "CountER probability of necessity: removing the explanation drops "
+                   "the item out of the top-K", higher_is_better=True),
+        MetricSpec("ps", "CountER probability of sufficiency: keeping only the explanation "
+                   "keeps the item in the top-K", higher_is_better=True),
+        MetricSpec("fns", "CountER F_NS: harmonic mean of PN and PS", higher_is_better=True),
+        MetricSpec("faithfulness_margin", "AOPC minus the AOPC of a random attribution (per "
+                   "user)", higher_is_better=True, threshold=0.05),
+        MetricSpec("recency_top_share", "share of users whose top attribution is the most "
+                   "recent history item", higher_is_better=None),
+        MetricSpec("method_agreement", "mean per-user Spearman correlation of two methods' "
+                   "attributions", higher_is_better=None),
+    )
 
     def __init__(self, *, n_users: int = 20,
                  methods: tuple[str, ...] = METHODS, max_history: int = 10,

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...explain._plots import margin_bars
+from ...explain import margin_bars
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from .._base import AuditContext, Auditor
 from .._common import sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 
@@ -99,12 +100,21 @@ class ExplanationFaithfulness(Auditor):
         "Tan et al., Counterfactual Explainable Recommendation (CountER), CIKM 2021; "
         "DeYoung et al., ERASER, ACL 2020; Jacovi and Goldberg, Towards Faithfully "
         "Interpretable NLP Systems, ACL 2020.")
-    default_thresholds = {
-        # smallest acceptable gain in change rate of cited over random removals
-        "citation_effect": 0.1,
-        # largest acceptable share of explanations citing items outside the history
-        "hallucinated_citation_rate": 0.05,
-    }
+    #: ``citation_effect``: the smallest acceptable gain in change rate of cited over
+    #: random removals. ``hallucinated_citation_rate``: the largest acceptable share of
+    #: explanations citing items outside the history.
+    metrics = (
+        MetricSpec("counterfactual_change_rate", "share whose explained item leaves the top-K "
+                   "when the cited items are removed", higher_is_better=True),
+        MetricSpec("random_change_rate", "the same after removing as many random uncited "
+                   "history items", higher_is_better=None),
+        MetricSpec("citation_effect", "counterfactual minus random change rate (paired over "
+                   "users)", higher_is_better=True, threshold=0.1),
+        MetricSpec("hallucinated_citation_rate", "share of explanations citing an item not in "
+                   "the user's history", higher_is_better=False, threshold=0.05),
+        MetricSpec("citation_rate", "share of explanations citing at least one item",
+                   higher_is_better=None),
+    )
 
     def __init__(self, *, n_users: int = 50, k: int = 1, max_history: int | None = 10,
                  n_random: int = 3, match_titles: bool = True,

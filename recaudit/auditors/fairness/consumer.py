@@ -15,6 +15,7 @@ from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.similarity import SIMILARITIES, snsr, snsv
 from .._base import AuditContext, Auditor
 from .._common import sample_negatives, sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 from .vocabulary import FAIRLLM_VOCABULARY, fairllm_values
 
@@ -128,18 +129,42 @@ class ConsumerFairness(Auditor):
         "and HR@K of the neutral lists disaggregated by the users' real attributes with "
         "fairlearn's MetricFrame; utility_gap = max - min of group means (ratio = min / "
         "max), bootstrap CI over users and a group-label permutation p-value.")
-    default_thresholds = {
-        # largest acceptable range of mean similarity across values (0 = lists never depend
-        # on the stated value; FaiRLLM's largest ChatGPT gap was PRAG*@20 SNSR ~ 0.22)
-        "snsr_jaccard": 0.05,
-        "snsr_serp": 0.05,
-        "snsr_prag": 0.05,
-        # largest acceptable gap in NDCG@K between the values' lists on held-out items
-        "alignment_gap_ndcg": 0.05,
-        # largest acceptable NDCG@K / HR@K gap between real user groups
-        "utility_gap_ndcg": 0.05,
-        "utility_gap_hr": 0.10,
-    }
+    #: Scopes are attributes (``gender``) and attribute pairs (``gender×age``). SNSR
+    #: thresholds: the largest acceptable range of mean similarity across values (0 = lists
+    #: never depend on the stated value; FaiRLLM's largest ChatGPT gap was PRAG*@20 SNSR ~
+    #: 0.22). One SNSR/SNSV pair per similarity of ``metrics.similarity.SIMILARITIES``.
+    metrics = (
+        MetricSpec("snsr_jaccard", "max - min over stated values of mean Jaccard@K between "
+                   "counterfactual and neutral lists", higher_is_better=False, threshold=0.05),
+        MetricSpec("snsr_serp", "max - min over stated values of mean normalised SERP*",
+                   higher_is_better=False, threshold=0.05),
+        MetricSpec("snsr_serp_released", "max - min over stated values of mean SERP* on "
+                   "FaiRLLM's released scale (untested, for comparison)",
+                   higher_is_better=None),
+        MetricSpec("snsr_prag", "max - min over stated values of mean PRAG*",
+                   higher_is_better=False, threshold=0.05),
+        MetricSpec("snsv_jaccard", "population std over stated values of mean Jaccard@K",
+                   higher_is_better=None),
+        MetricSpec("snsv_serp", "population std over stated values of mean normalised SERP*",
+                   higher_is_better=None),
+        MetricSpec("snsv_serp_released", "population std over stated values of mean "
+                   "released-scale SERP*", higher_is_better=None),
+        MetricSpec("snsv_prag", "population std over stated values of mean PRAG*",
+                   higher_is_better=None),
+        MetricSpec("alignment_gap_ndcg", "max - min over stated values of NDCG@K of the "
+                   "counterfactual lists on held-out items", higher_is_better=False,
+                   threshold=0.05),
+        MetricSpec("alignment_gap_hr", "max - min over stated values of HR@K of the "
+                   "counterfactual lists on held-out items", higher_is_better=False),
+        MetricSpec("utility_gap_ndcg", "max - min over real user groups of NDCG@K (neutral "
+                   "prompts)", higher_is_better=False, threshold=0.05),
+        MetricSpec("utility_gap_hr", "max - min over real user groups of HR@K (neutral "
+                   "prompts)", higher_is_better=False, threshold=0.10),
+        MetricSpec("utility_ratio_ndcg", "min / max over real user groups of NDCG@K",
+                   higher_is_better=None),
+        MetricSpec("utility_ratio_hr", "min / max over real user groups of HR@K",
+                   higher_is_better=None),
+    )
 
     def __init__(self, *, attributes: Sequence[str] | None = None,
                  vocabulary: Literal["dataset", "fairllm"] = "dataset", k: int = 20,

@@ -7,11 +7,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ...engine._chunks import chunked
+from ...engine import chunked
 from ...errors import DatasetError
 from ...metrics import fairness as fm
 from .._base import AuditContext, Auditor
 from .._common import sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 from .consumer import PROFILE_KINDS, ProfileKind, build_history, candidate_pool
 
@@ -68,10 +69,19 @@ class ProviderFairness(Auditor):
         "likely; items' own popularity stays with them, so concentration on a few items is "
         "part of the null. Permutations are drawn sequentially (more while the observed "
         "value is rarely reached) so a strong effect survives Holm's correction.")
-    default_thresholds = {
-        # smallest acceptable min/max ratio of exposure-to-reference across provider groups
-        "min_max_exposure_ratio": 0.8,
-    }
+    #: Per-group metrics have the provider group as scope. ``min_max_exposure_ratio``: the
+    #: smallest acceptable min/max ratio of exposure-to-reference across provider groups.
+    metrics = (
+        MetricSpec("exposure_share", "share of position-discounted exposure in top-K lists",
+                   higher_is_better=None),
+        MetricSpec("catalog_share", "share of catalog items", higher_is_better=None),
+        MetricSpec("relevant_share", "share of the sampled users' held-out items",
+                   higher_is_better=None),
+        MetricSpec("disparate_exposure", "exposure share / reference share (1 = "
+                   "proportional)", higher_is_better=None),
+        MetricSpec("min_max_exposure_ratio", "min / max over provider groups of exposure "
+                   "share / reference share", higher_is_better=True, threshold=0.8),
+    )
 
     def __init__(self, *, k: int = 10, n_users: int | None = 100,
                  reference: Literal["relevant", "catalog"] = "relevant",

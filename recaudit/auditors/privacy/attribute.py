@@ -29,6 +29,7 @@ from ...metrics import privacy as pm
 from ...metrics.statistics import label_permutation_test
 from ...metrics.threads import single_threaded_blas
 from .._base import AuditContext, Auditor
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 
@@ -83,8 +84,13 @@ class AttributeInference(Auditor):
         "Hua, Xu, Ge and Zhang, UP5: Unbiased Foundation Model for Fairness-aware "
         "Recommendation, EACL 2024 (arXiv 2305.12090, 2023).")
     #: ``auc``: largest acceptable out-of-fold ROC-AUC of the attribute classifier
-    #: (0.5 = chance), for every attribute.
-    default_thresholds = {"auc": 0.6}
+    #: (0.5 = chance), for every attribute (the scope).
+    metrics = (
+        MetricSpec("auc", "out-of-fold ROC-AUC predicting the attribute from the top-K list "
+                   "(0.5 = no leakage)", higher_is_better=False, threshold=0.6),
+        MetricSpec("history_auc", "the same classifier on the users' own training histories "
+                   "(what the data alone reveals)", higher_is_better=None),
+    )
 
     def __init__(self, attributes: list[str] | tuple[str, ...] | None = None,
                  n_users: int | None = 400, k: int = 20, n_folds: int = 5, C: float = 1.0,

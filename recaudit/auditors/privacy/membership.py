@@ -40,6 +40,7 @@ from scipy import stats
 from ...contract import Request
 from ...metrics import privacy as pm
 from .._base import AuditContext, Auditor
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 ATTACKS = ("loss", "reference", "rank_only")
@@ -158,8 +159,16 @@ class MembershipInference(Auditor):
         "Yeom et al., Privacy Risk in Machine Learning, CSF 2018; Carlini et al., Membership "
         "Inference Attacks From First Principles, IEEE S&P 2022; Zhang et al., Membership "
         "Inference Attacks Against Recommender Systems, ACM CCS 2021.")
-    #: ``auc``: the largest acceptable attack AUC (0.5 = chance), for every attack.
-    default_thresholds = {"auc": 0.6}
+    #: ``auc``: the largest acceptable attack AUC (0.5 = chance), for every attack (the
+    #: scope of every metric is the attack: loss, reference, rank_only).
+    metrics = (
+        MetricSpec("auc", "ROC-AUC of the membership attack (0.5 = chance)",
+                   higher_is_better=False, threshold=0.6),
+        MetricSpec("tpr_at_1pct_fpr", "true-positive rate of the attack at FPR <= 1%",
+                   higher_is_better=False),
+        MetricSpec("tpr_at_0.1pct_fpr", "true-positive rate of the attack at FPR <= 0.1%",
+                   higher_is_better=False),
+    )
 
     def __init__(self, attacks: tuple[str, ...] | list[str] = ATTACKS, n_users: int | None = 200,
                  n_shadows: int = 4, k: int = 10, item_vectors: str = "genre",

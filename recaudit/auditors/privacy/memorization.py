@@ -35,6 +35,7 @@ from ...contract import Request
 from ...metrics import privacy as pm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from .._base import AuditContext, Auditor
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 PROBE_USER = "canary-probe"
@@ -107,7 +108,16 @@ class Memorization(Auditor):
     #: ``exact_continuation_gap``: largest acceptable member minus non-member exact-
     #: continuation rate (top-1 and top-K). ``canary_exposure``: largest acceptable mean
     #: exposure of inserted canaries, in bits (unseen sequences average ~1.44).
-    default_thresholds = {"exact_continuation_gap": 0.1, "canary_exposure": 3.0}
+    metrics = (
+        MetricSpec("exact_continuation_gap", "member minus non-member rate of exact next-item "
+                   "continuation (scopes top1, topk)", higher_is_better=False, threshold=0.1),
+        MetricSpec("exact_continuation_rate", "share of prefixes whose top-1 recommendation "
+                   "is exactly the next item (scopes members, non_members)",
+                   higher_is_better=None),
+        MetricSpec("canary_exposure", "mean exposure in bits of canary sequences (scopes "
+                   "inserted, control: the reference level)", higher_is_better=False,
+                   threshold=3.0),
+    )
 
     def __init__(self, n_users: int | None = 200, n_positions: int = 3, k: int = 10,
                  refit: bool = True, canaries: bool = True, n_canaries: int = 10,
@@ -298,7 +308,7 @@ class Memorization(Auditor):
 
     # ------------------------------------------------------------------ canaries
     def _canary_data(self, data: Any, seqs: list[tuple[str, ...]], rng: np.random.Generator):
-        from ...data._dataset import AuditDataset
+        from ...data import AuditDataset
 
         ids = [f"canary-{n:03d}" for n in range(len(seqs))]
         donors = rng.integers(0, len(data.users), len(seqs))

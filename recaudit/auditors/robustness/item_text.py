@@ -22,12 +22,13 @@ from scipy import stats
 from ...contract import Request
 from ...metrics.ranking import ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
-from ...perturbations._vocabulary import PROMOTIONAL_WORDS, Vocabulary, title_words
+from ...perturbations import PROMOTIONAL_WORDS, Vocabulary, title_words
 from ...perturbations.hotflip import hotflip_tokens
 from ...perturbations.synonyms import STOPWORDS
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
 from .._common import sample_negatives, sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']{2,}")
@@ -144,10 +145,20 @@ class ItemTextAttack(Auditor):
         "targets (bootstrap CI over users; p-value from a one-sided sign test that users "
         "entering the top-K outnumber users leaving it), the mean exposure gain, edits and "
         "queries used, and the change in NDCG@K of the held-out items (stealth).")
-    default_thresholds = {
-        # more than this share of targets promotable by a few title edits fails
-        "attack_success_rate": 0.2,
-    }
+    #: ``attack_success_rate``: more than this share of targets promotable by a few title
+    #: edits fails.
+    metrics = (
+        MetricSpec("attack_success_rate", "share of target items whose top-K exposure rose "
+                   "beyond the margin after the title edits", higher_is_better=False,
+                   threshold=0.2),
+        MetricSpec("mean_exposure_gain", "mean over targets of the exposure after minus "
+                   "before", higher_is_better=False),
+        MetricSpec("edits_used", "accepted word edits per target", higher_is_better=None),
+        MetricSpec("queries_used", "edited titles evaluated per target",
+                   higher_is_better=None),
+        MetricSpec("ndcg_change", "NDCG@K of held-out items with the adversarial title minus "
+                   "without (near 0 = stealthy)", higher_is_better=None),
+    )
 
     def __init__(self, n_targets: int = 3, target_pool: str = "tail",
                  n_users: int | None = 20, k: int = 5, n_candidates: int | None = 20,

@@ -23,6 +23,7 @@ from ...perturbations import Perturbation, as_perturbations
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
 from .._common import sample_negatives, sample_users
+from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
 #: The default perturbation set and strengths (see each class for what strength means).
@@ -100,15 +101,23 @@ class PromptRobustness(Auditor):
         "Wilcoxon signed-rank tests over users; a perturbation fails when its mean is beyond "
         "the threshold and the Holm-adjusted p-value is significant. History truncation "
         "removes information, so it has a looser RBO threshold.")
-    default_thresholds = {
-        # mean RBO below this (lists share little of their top) is a failure
-        "rbo": 0.5,
-        # truncation legitimately changes the answer; only a collapse fails
-        "rbo@history_truncation": 0.3,
-        # mean NDCG@K drop on held-out items above this is a failure
-        "ndcg_drop": 0.1,
-        "ndcg_drop@history_truncation": 0.2,
-    }
+    #: The scope of every metric is the perturbation. A mean RBO below 0.5 (lists share
+    #: little of their top) or a mean NDCG@K drop above 0.1 fails; history truncation
+    #: legitimately changes the answer, so only a collapse fails there.
+    metrics = (
+        MetricSpec("jaccard_at_k", "mean Jaccard of the original and perturbed top-K lists",
+                   higher_is_better=True),
+        MetricSpec("rbo", "mean extrapolated rank-biased overlap of the original and "
+                   "perturbed top-K lists", higher_is_better=True, threshold=0.5,
+                   scope_thresholds={"history_truncation": 0.3}),
+        MetricSpec("kendall_tau", "mean Kendall tau-b of the original and perturbed lists",
+                   higher_is_better=True),
+        MetricSpec("ndcg_drop", "mean NDCG@K on held-out items, original minus perturbed",
+                   higher_is_better=False, threshold=0.1,
+                   scope_thresholds={"history_truncation": 0.2}),
+        MetricSpec("hr_drop", "mean HR@K on held-out items, original minus perturbed",
+                   higher_is_better=False),
+    )
 
     def __init__(self, perturbations: Any = None, k: int = 10, n_users: int | None = 60,
                  n_candidates: int | None = 20, max_history: int | None = None,
