@@ -8,8 +8,7 @@ measured next to every trust metric so the trade-off can be read off one table a
 
 from __future__ import annotations
 
-import html
-import math
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,16 @@ from typing import Any
 import pandas as pd
 
 from .mitigations import Mitigation, get, stack
-from .study import StudyResult, TableOutputs, study, utility  # noqa: F401  (utility: public)
+from .study import (  # noqa: F401  (utility: public)
+    StudyResult,
+    TableOutputs,
+    aggregate,
+    pareto_front,
+    study,
+    table_records,
+    trust_metric_keys,
+    utility,
+)
 from .study import measure_utility as utility_per_user  # noqa: F401  (public name)
 
 TABLE_COLUMNS = ["mitigation", "seed", "auditor", "metric", "scope", "value", "ci_low",
@@ -82,12 +90,9 @@ class AblationResult(TableOutputs):
                    utility_metric=result.utility_metric, reports=result.reports, study=result)
 
     def aggregate(self) -> pd.DataFrame:
-        """Mean, standard deviation and count across seeds per (mitigation, metric, scope)."""
-        keys = ["mitigation", "auditor", "metric", "scope"]
-        agg = (self.table.groupby(keys, sort=False, dropna=False)["value"]
-               .agg(mean="mean", std="std", n_seeds="count").reset_index())
-        agg["std"] = agg["std"].fillna(0.0)
-        return agg
+        """Mean, std (and CI bounds, verdict counts) across seeds per (mitigation, metric,
+        scope): :func:`recaudit.study.aggregate` over this view."""
+        return aggregate(self.table, "mitigation")
 
     def pivot(self) -> pd.DataFrame:
         """Mitigations as rows, "auditor.metric[scope]" as columns, mean across seeds."""
@@ -98,89 +103,46 @@ class AblationResult(TableOutputs):
 
     def trust_metrics(self) -> list[tuple[str, str, str, bool]]:
         """(auditor, metric, scope, higher_is_better) of every thresholded trust metric."""
-        t = self.table[(self.table["auditor"] != "utility")
-                       & self.table["higher_is_better"].notna()
-                       & self.table["threshold"].notna()]
-        seen = t[["auditor", "metric", "scope", "higher_is_better"]].drop_duplicates()
-        return [tuple(r) for r in seen.itertuples(index=False)]  # type: ignore[misc]
+        return trust_metric_keys(self.table)
 
     def pareto(self, auditor: str, metric: str, scope: str, higher_is_better: bool) -> set[str]:
         """Labels not dominated in (utility up, trust metric in its good direction)."""
-        agg = self.aggregate().set_index(["mitigation", "auditor", "metric", "scope"])["mean"]
-        pts = {}
-        for label in self.labels:
-            try:
-                u = agg[(label, "utility", self.utility_metric, "all")]
-                v = agg[(label, auditor, metric, scope)]
-            except KeyError:
-                continue
-            if not (math.isnan(u) or math.isnan(v)):
-                pts[label] = (u, v if higher_is_better else -v)
-        front = set()
-        for a, (ua, va) in pts.items():
-            dominated = any(ub >= ua and vb >= va and (ub > ua or vb > va)
-                            for b, (ub, vb) in pts.items() if b != a)
-            if not dominated:
-                front.add(a)
-        return front
+        return pareto_front(self.aggregate(), self.labels, "mitigation", self.utility_metric,
+                            (auditor, metric, scope), higher_is_better)
 
     def figures(self, max_plots: int = 12) -> dict[str, str]:
         """Trade-off plots: utility against each trust metric, Pareto set marked (SVG)."""
-        from .report.figures import figure_to_svg, new_figure
+        from .report import ablation_figures
 
-        agg = self.aggregate().set_index(["mitigation", "auditor", "metric", "scope"])
-        figs = {}
-        for auditor, metric, scope, hib in self.trust_metrics()[:max_plots]:
-            front = self.pareto(auditor, metric, scope, hib)
-            fig, ax = new_figure(4.6, 3.2)
-            for label in self.labels:
-                try:
-                    u = agg.loc[(label, "utility", self.utility_metric, "all")]
-                    v = agg.loc[(label, auditor, metric, scope)]
-                except KeyError:
-                    continue
-                marker = "*" if label in front else "o"
-                ax.errorbar(v["mean"], u["mean"], xerr=v["std"], yerr=u["std"], fmt=marker,
-                            markersize=11 if label in front else 6, capsize=2)
-                ax.annotate(label, (v["mean"], u["mean"]), fontsize=7,
-                            xytext=(4, 3), textcoords="offset points")
-            better = "higher is better" if hib else "lower is better"
-            ax.set_xlabel(f"{auditor}.{metric} [{scope}] ({better})")
-            ax.set_ylabel(self.utility_metric)
-            ax.set_title("★ = non-dominated", fontsize=8)
-            figs[f"{auditor}.{metric}[{scope}]"] = figure_to_svg(fig)
-        return figs
+        return ablation_figures(self, max_plots=max_plots)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "recaudit.ablation", "version": 1, "labels": self.labels,
+                "seeds": self.seeds, "utility_metric": self.utility_metric,
+                "table": table_records(self.table)}
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The ablation as JSON (written to ``path`` when given); :meth:`from_json` reads it."""
+        return self._write(json.dumps(self.to_dict(), indent=1, default=str), path)
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> AblationResult:
+        """Read what :meth:`to_json` wrote (a path or the JSON text)."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            text = Path(source).read_text(encoding="utf-8")
+        d = json.loads(text)
+        if d.get("kind") != "recaudit.ablation":
+            raise ValueError(f"not an ablation result (kind {d.get('kind')!r}): {str(source)[:80]}")
+        return cls(table=pd.DataFrame(d["table"], columns=TABLE_COLUMNS), labels=d["labels"],
+                   seeds=[int(x) for x in d["seeds"]], utility_metric=d["utility_metric"])
 
     def to_html(self, path: str | Path | None = None) -> str:
-        """A self-contained HTML ablation report (tables, inline SVG trade-off plots)."""
-        agg = self.aggregate()
-        agg["mean ± std"] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(agg["mean"], agg["std"])]
-        wide = agg.pivot_table(index=["auditor", "metric", "scope"], columns="mitigation",
-                               values="mean ± std", aggfunc="first")
-        wide = wide[[c for c in self.labels if c in wide.columns]]
-        parts = [
-            "<!doctype html><html><head><meta charset='utf-8'>",
-            "<title>recaudit ablation</title><style>",
-            "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}",
-            "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;",
-            "padding:3px 6px;text-align:right}th{background:#f3f3f3}",
-            ".figs{display:flex;flex-wrap:wrap;gap:12px}.figs div{border:1px solid #eee}",
-            "</style></head><body>",
-            "<h1>Mitigation ablation</h1>",
-            f"<p>Arms: {html.escape(', '.join(self.labels))}. Seeds: "
-            f"{html.escape(', '.join(map(str, self.seeds)))}. Utility: "
-            f"{html.escape(self.utility_metric)} of held-out items over the whole catalog. "
-            "Each cell is the mean ± standard deviation across seeds.</p>",
-            "<h2>Trade-offs</h2><div class='figs'>",
-            *[f"<div><p>{html.escape(name)}</p>{svg}</div>"
-              for name, svg in self.figures().items()],
-            "</div><h2>All metrics</h2>",
-            wide.to_html(escape=True),
-            "<h2>Tidy table</h2>",
-            self.table.to_html(index=False, escape=True, float_format=lambda x: f"{x:.4g}"),
-            "</body></html>",
-        ]
-        return self._write("\n".join(parts), path)
+        """A self-contained HTML ablation report (tables, inline SVG trade-off plots), from
+        the same templates as the audit and comparison reports."""
+        from .report import render_ablation
+
+        return self._write(render_ablation(self), path)
 
 
 def ablate(model: Any, data: Any, mitigations: Mapping[str, Any], auditors: Sequence[Any], *,

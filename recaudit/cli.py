@@ -133,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("spec", help="spec (YAML) with an 'ablation' section")
     b.add_argument("--out", help="HTML report path (overrides output.html)")
     b.add_argument("--csv", help="tidy table path (overrides output.csv)")
+    b.add_argument("--json", help="JSON result path (overrides output.json; default: next to "
+                   "the HTML); AblationResult.from_json reads it back")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     _compare_arguments(sub.add_parser("compare", help="audit several models (paradigms) with "
@@ -208,7 +210,7 @@ DEMO_MODELS: dict[str, tuple[dict[str, Any], str]] = {
 REAL_LLM_CAPS = {"n_users": 40, "n_candidates": 20, "n_targets": 3, "n_references": 50}
 #: ``demo --quick`` with a real LLM: a smoke test of every auditor in minutes, not a finding
 #: (about 4 s of generation a user for a whole-catalog list on 2 cores).
-REAL_LLM_QUICK_CAPS = {**REAL_LLM_CAPS, "n_users": 8}
+REAL_LLM_QUICK_CAPS = {**REAL_LLM_CAPS, "n_users": 4}
 #: ``demo --quick``: epochs of the tiny LM.
 QUICK_EPOCHS = 2
 
@@ -349,13 +351,14 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     stem = f"reports/{Path(args.spec).stem}"
     html = args.out or spec.output.get("html") or f"{stem}.html"
     csv = args.csv or spec.output.get("csv") or str(Path(html).with_suffix(".csv"))
+    json_path = args.json or spec.output.get("json") or str(Path(html).with_suffix(".json"))
     result = runner.run_ablation(spec, progress=False if args.no_progress else None, html=html,
-                               csv=csv)
+                                 csv=csv, json_path=json_path)
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_rows", 200):
         print(result.aggregate().to_string(index=False))
-    print(f"\nwrote {html} and {csv}")
+    print(f"\nwrote {html}, {csv} and {json_path}")
     return EXIT_PASSED
 
 

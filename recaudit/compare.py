@@ -23,7 +23,15 @@ import numpy as np
 import pandas as pd
 
 from .metrics.pairwise import holm_ignoring_nan, paired_bootstrap, seed_test
-from .study import StudyResult, TableOutputs, study
+from .study import (
+    StudyResult,
+    TableOutputs,
+    aggregate,
+    pareto_front,
+    study,
+    table_records,
+    trust_metric_keys,
+)
 
 TABLE_COLUMNS = ["model", "seed", "auditor", "metric", "scope", "value", "ci_low", "ci_high",
                  "higher_is_better", "threshold", "p_value", "verdict", "reason"]
@@ -81,18 +89,9 @@ class ComparisonResult(TableOutputs):
         return not self.table["verdict"].isin(["fail", "error"]).any()
 
     def aggregate(self) -> pd.DataFrame:
-        """Mean, std, mean CI bounds across seeds and verdict counts per model and metric."""
-        t = self.table.copy()
-        g = t.groupby(["model", *_KEY], sort=False, dropna=False)
-        agg = g.agg(mean=("value", "mean"), std=("value", "std"), ci_low=("ci_low", "mean"),
-                    ci_high=("ci_high", "mean"), n_seeds=("value", "count"),
-                    higher_is_better=("higher_is_better", "first"),
-                    threshold=("threshold", "first"),
-                    fails=("verdict", lambda v: int((v == "fail").sum())),
-                    status=("verdict", lambda v: "skipped" if (v == "skipped").all()
-                            else "error" if (v == "error").all() else "ok")).reset_index()
-        agg["std"] = agg["std"].fillna(0.0)
-        return agg
+        """Mean, std, mean CI bounds across seeds and verdict counts per model and metric:
+        :func:`recaudit.study.aggregate` over this view."""
+        return aggregate(self.table, "model")
 
     def metric_keys(self) -> list[tuple[str, str, str]]:
         """(auditor, metric, scope) in table order, utility first."""
@@ -113,10 +112,12 @@ class ComparisonResult(TableOutputs):
 
     def trust_metrics(self) -> list[tuple[str, str, str]]:
         """Thresholded metrics with a direction (what the utility-and-trust table shows)."""
-        t = self.table[(self.table["auditor"] != "utility") & self.table["threshold"].notna()]
-        dirs = self.directions()
-        keys = [tuple(r) for r in t[_KEY].drop_duplicates().itertuples(index=False)]
-        return [k for k in keys if dirs.get(k) is not None]  # type: ignore[misc]
+        return [key[:3] for key in trust_metric_keys(self.table)]
+
+    def pareto(self, auditor: str, metric: str, scope: str, higher_is_better: bool) -> set[str]:
+        """Models not dominated in (utility up, trust metric in its good direction)."""
+        return pareto_front(self.aggregate(), self.labels, "model", self.utility_metric,
+                            (auditor, metric, scope), higher_is_better)
 
     def best(self) -> dict[tuple[str, str, str], set[str]]:
         """Per metric with a direction: the model(s) with the best mean across seeds."""
@@ -233,9 +234,7 @@ class ComparisonResult(TableOutputs):
         return comparison_figures(self, max_plots=max_plots)
 
     def to_dict(self) -> dict[str, Any]:
-        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-            return json.loads(df.to_json(orient="records"))
-
+        records = table_records
         return {"kind": "recaudit.comparison", "version": 1, "labels": self.labels,
                 "seeds": self.seeds, "alpha": self.alpha, "utility_metric": self.utility_metric,
                 "metadata": self.metadata, "table": records(self.table),

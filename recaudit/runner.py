@@ -103,7 +103,8 @@ def run_audit(spec: AuditSpec, *, progress: bool | None = None,
 
 
 def run_ablation(spec: AuditSpec, *, progress: bool | None = None,
-                 html: str | Path | None = None, csv: str | Path | None = None) -> Any:
+                 html: str | Path | None = None, csv: str | Path | None = None,
+                 json_path: str | Path | None = None) -> Any:
     """Run the spec's ``ablation`` (mitigation arms x seeds x auditors)."""
     from .ablation import ablate
 
@@ -118,7 +119,7 @@ def run_ablation(spec: AuditSpec, *, progress: bool | None = None,
     result = ablate(model, data, ab["mitigations"], spec.auditors or [], seeds=ab["seeds"],
                     config=spec.audit_config(), cache=spec.run.get("cache", True),
                     progress=progress, executor=spec.executor, **extra)
-    _write(spec, result, html=html, csv=csv)
+    _write(spec, result, html=html, csv=csv, json=json_path)
     return result
 
 

@@ -15,6 +15,7 @@ no run could produce gets one such row per arm x seed with metric ``"-"``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,11 +107,82 @@ class StudyResult(TableOutputs):
         """The utility rows: one per arm x seed x utility metric."""
         return self.table[self.table["auditor"] == "utility"].reset_index(drop=True)
 
+    def aggregate(self) -> pd.DataFrame:
+        """Per arm and metric across seeds (see :func:`aggregate`)."""
+        return aggregate(self.table, "arm")
+
+    def trust_metrics(self) -> list[tuple[str, str, str, bool]]:
+        """The thresholded trust metrics with a direction (see :func:`trust_metric_keys`)."""
+        return trust_metric_keys(self.table)
+
+    def pareto(self, auditor: str, metric: str, scope: str,
+               higher_is_better: bool) -> set[str]:
+        """Arms not dominated in (utility up, trust metric in its good direction)."""
+        return pareto_front(self.aggregate(), self.labels, "arm", self.utility_metric,
+                            (auditor, metric, scope), higher_is_better)
+
     def cost_table(self) -> pd.DataFrame:
         """Requests, cache hits, model calls and seconds per arm x seed x stage."""
         rows = [{"arm": arm, "seed": seed, "stage": stage, **cost.to_dict()}
                 for (arm, seed, stage), cost in self.costs.items()]
         return pd.DataFrame(rows, columns=COST_COLUMNS)
+
+
+# ====================================================================== views over a study table
+#: The row key of one metric in a study table.
+METRIC_KEY = ["auditor", "metric", "scope"]
+
+
+def aggregate(table: pd.DataFrame, arm: str = "arm") -> pd.DataFrame:
+    """Per (arm, auditor, metric, scope): mean, std, mean CI bounds across seeds, the number
+    of seeds, the direction and threshold, failed seeds and the status (``ok``, or
+    ``skipped`` / ``error`` when every seed was). ``arm`` names the arm column (``mitigation``
+    in an ablation's view, ``model`` in a comparison's)."""
+    g = table.groupby([arm, *METRIC_KEY], sort=False, dropna=False)
+    agg = g.agg(mean=("value", "mean"), std=("value", "std"), ci_low=("ci_low", "mean"),
+                ci_high=("ci_high", "mean"), n_seeds=("value", "count"),
+                higher_is_better=("higher_is_better", "first"),
+                threshold=("threshold", "first"),
+                fails=("verdict", lambda v: int((v == "fail").sum())),
+                status=("verdict", lambda v: "skipped" if (v == "skipped").all()
+                        else "error" if (v == "error").all() else "ok")).reset_index()
+    agg["std"] = agg["std"].fillna(0.0)
+    return agg
+
+
+def trust_metric_keys(table: pd.DataFrame) -> list[tuple[str, str, str, bool]]:
+    """(auditor, metric, scope, higher_is_better) of every thresholded trust metric with a
+    direction, in table order (what the trade-off plots and tables show)."""
+    t = table[(table["auditor"] != "utility") & table["threshold"].notna()
+              & table["higher_is_better"].notna()]
+    seen = t[[*METRIC_KEY, "higher_is_better"]].drop_duplicates(METRIC_KEY)
+    return [(a, m, sc, bool(h)) for a, m, sc, h in seen.itertuples(index=False)]
+
+
+def pareto_front(agg: pd.DataFrame, labels: Sequence[str], arm: str, utility_metric: str,
+                 key: tuple[str, str, str], higher_is_better: bool) -> set[str]:
+    """The arms no other arm beats on both mean utility (up) and the trust metric ``key``
+    (in its good direction), from :func:`aggregate`'s table."""
+    means = agg.set_index([arm, *METRIC_KEY])["mean"]
+    pts = {}
+    for label in labels:
+        try:
+            u = means[(label, "utility", utility_metric, "all")]
+            v = means[(label, *key)]
+        except KeyError:
+            continue
+        if not (math.isnan(u) or math.isnan(v)):
+            pts[label] = (u, v if higher_is_better else -v)
+    return {a for a, (ua, va) in pts.items()
+            if not any(ub >= ua and vb >= va and (ub > ua or vb > va)
+                       for b, (ub, vb) in pts.items() if b != a)}
+
+
+def table_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as JSON-ready records (NaN as null)."""
+    import json
+
+    return json.loads(df.to_json(orient="records"))
 
 
 def _timed(cost: Cost, since: float) -> Cost:

@@ -181,6 +181,10 @@ def test_ablate_spec(tmp_path, capsys):
     assert "popularity_lift" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "ab.csv")
     assert set(table["mitigation"]) == {"none", "id"} and (tmp_path / "ab.html").exists()
+    from recaudit.ablation import AblationResult
+
+    back = AblationResult.from_json(tmp_path / "out.json")  # the spec's output.json
+    assert set(back.labels) == {"none", "id"} and len(back.table) == len(table)
     spec = yaml.safe_load(path.read_text())
     spec["ablation"]["mitigations"]["x"] = {"name": "reweigthing"}
     path.write_text(yaml.safe_dump(spec))

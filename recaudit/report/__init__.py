@@ -18,6 +18,8 @@ _LAZY = {
     "SUMMARY_COLUMNS": "._report",
     "render_comparison": "._comparison",
     "comparison_figures": "._comparison",
+    "render_ablation": "._ablation",
+    "ablation_figures": "._ablation",
     "figure_to_svg": ".figures",
     "new_figure": ".figures",
 }

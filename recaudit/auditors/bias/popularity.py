@@ -185,8 +185,16 @@ class PopularityBias(Auditor):
                              f"{len(users)}")
         lists, unknown, short = self._lists(model, data, users, ctx)
         if not any(lists):
-            raise ValueError("popularity_bias: the model returned no catalog item for any "
-                             "user; check that rank() returns catalog item ids")
+            hall = hallucination_metric(self, self._rankings, n_bootstrap=ctx.n_bootstrap,
+                                        seed=ctx.subseed(self.name, "bootstrap"))
+            if hall is None:  # not a generating model: its ids are wrong, not hallucinated
+                raise ValueError("popularity_bias: the model returned no catalog item for any "
+                                 "user; check that rank() returns catalog item ids")
+            # a generating model whose lists name no unseen catalog item: that is the finding
+            return self.result(metrics=[hall], notes=[
+                f"{len(users)} users: no generated list named an unseen catalog item "
+                f"(hallucination rate {hall.value:.2f}), so the popularity metrics are "
+                "undefined; the lists say nothing about popularity."])
 
         pop_series = data.popularity
         pop = pop_series.to_dict()

@@ -139,6 +139,27 @@ def test_unknown_items_are_ignored_with_a_note(small_world, ctx):
     assert np.isfinite(res.metric("arp").value)
 
 
+def test_a_generator_that_names_no_catalog_item_is_a_finding_not_an_error(small_world, ctx):
+    """A generating model whose every list entry is unmatched gets hallucination rate 1 and
+    no popularity metric (undefined on empty lists); a model returning wrong ids without
+    generating anything is still an error."""
+    class Inventing(PopularityNeutral):
+        def rank(self, requests, k):
+            return [ra.Ranking((), raw="1. The (1999)\n2. The (1999)", hallucinated=2)
+                    for _ in requests]
+
+    class WrongIds(PopularityNeutral):
+        def rank(self, requests, k):
+            return [ra.Ranking(("not-an-item",)) for _ in requests]
+
+    res = PopularityBias(n_users=20).run(Inventing(small_world), small_world, ctx)
+    assert [m.name for m in res.metrics] == ["hallucination_rate"]
+    assert res.metric("hallucination_rate").value == 1.0
+    assert any("undefined" in n for n in res.notes)
+    with pytest.raises(ValueError, match="no catalog item"):
+        PopularityBias(n_users=20).run(WrongIds(small_world), small_world, ctx)
+
+
 def test_through_ra_audit(small_world):
     report = ra.audit(PopularityPusher(small_world), small_world,
                       [("popularity_bias", {"n_users": 80})],
