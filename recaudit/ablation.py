@@ -128,10 +128,7 @@ class AblationResult(TableOutputs):
     @classmethod
     def from_json(cls, source: str | Path) -> AblationResult:
         """Read what :meth:`to_json` wrote (a path or the JSON text)."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            text = Path(source).read_text(encoding="utf-8")
-        d = json.loads(text)
+        d = cls._read(source)
         if d.get("kind") != "recaudit.ablation":
             raise ValueError(f"not an ablation result (kind {d.get('kind')!r}): {str(source)[:80]}")
         return cls(table=pd.DataFrame(d["table"], columns=TABLE_COLUMNS), labels=d["labels"],

@@ -248,10 +248,7 @@ class ComparisonResult(TableOutputs):
     @classmethod
     def from_json(cls, source: str | Path) -> ComparisonResult:
         """Read what :meth:`to_json` wrote (a path or the JSON text)."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            text = Path(source).read_text(encoding="utf-8")
-        d = json.loads(text)
+        d = cls._read(source)
         per_user = {(p["model"], int(p["seed"]), p["metric"]): p["values"]
                     for p in d.get("per_user", [])}
         pair = pd.DataFrame(d.get("pairwise", []), columns=PAIRWISE_COLUMNS)

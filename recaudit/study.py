@@ -67,6 +67,16 @@ class TableOutputs:
         return path
 
     @staticmethod
+    def _read(source: str | Path) -> dict[str, Any]:
+        """The JSON a ``to_json`` wrote, from a path or the JSON text itself."""
+        import json
+
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            text = Path(source).read_text(encoding="utf-8")
+        return json.loads(text)
+
+    @staticmethod
     def _write(text: str, path: str | Path | None) -> str:
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
