@@ -6,35 +6,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data import sample_users  # noqa: F401  (a data operation; the auditors import it here)
+from ..data import (  # noqa: F401  (data operations; the auditors import them here)
+    candidate_pool,
+    sample_negatives,
+    sample_users,
+)
 from ._metric_spec import MetricSpec
 
 #: The metric :func:`hallucination_metric` emits (declared by the auditors that call it).
 HALLUCINATION_RATE = MetricSpec(
     "hallucination_rate", "share of generated list entries that matched no catalog item (or "
     "no candidate); generating models only", higher_is_better=False)
-
-
-def sample_negatives(data, user_id: str, n: int, rng: np.random.Generator, *,
-                     strategy: str = "random", exclude: Sequence[str] = ()) -> list[str]:
-    """``n`` catalog items the user has not interacted with (train or test).
-
-    ``strategy`` is ``random`` (uniform) or ``popularity`` (weighted by train popularity + 1).
-    """
-    seen = set(data.train_histories.get(user_id, ())) | set(data.test_items.get(user_id, ()))
-    seen |= set(exclude)
-    pool = np.array([i for i in data.item_ids if i not in seen])
-    if len(pool) < n:
-        raise ValueError(f"user {user_id!r} has only {len(pool)} unseen items; need {n}")
-    if strategy == "random":
-        p = None
-    elif strategy == "popularity":
-        w = data.popularity.reindex(pool).to_numpy(dtype=float) + 1.0
-        p = w / w.sum()
-    else:
-        raise ValueError(f"unknown negative sampling strategy {strategy!r}; "
-                         "use 'random' or 'popularity'")
-    return rng.choice(pool, size=n, replace=False, p=p).tolist()
 
 
 def hallucination_metric(auditor, rankings: Sequence, *, n_bootstrap: int, seed: int):

@@ -20,6 +20,8 @@ _LAZY = {
     "MOVIELENS_LAYOUTS": "._movielens",
     "split_users": "._sampling",
     "sample_users": "._sampling",
+    "sample_negatives": "._sampling",
+    "candidate_pool": "._sampling",
 }
 
 __all__ = ["AuditDataset", "from_frames", "leave_last_out", *_LAZY]

@@ -14,7 +14,7 @@ from ...metrics import fairness as fm
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.similarity import SIMILARITIES, snsr, snsv
 from .._base import AuditContext, Auditor
-from .._common import sample_negatives, sample_users
+from .._common import candidate_pool, sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 from .vocabulary import FAIRLLM_VOCABULARY, fairllm_values
@@ -47,16 +47,6 @@ def build_history(data, user_id: str, kind: ProfileKind, max_history: int | None
     ratings = rows["rating"].to_numpy(float)
     order = np.lexsort((-np.arange(len(ratings)), -ratings))[:max_history]
     return tuple(rows["item_id"].iloc[np.sort(order)])
-
-
-def candidate_pool(data, user_id: str, n: int, rng: np.random.Generator) -> tuple[str, ...]:
-    """A fixed candidate list for one user: the held-out items plus sampled unseen items
-    (uniformly), ``n`` in all when the catalog allows, in a seeded random order."""
-    held = list(dict.fromkeys(data.test_items.get(user_id, ())))[:n]  # each item once
-    seen = set(data.train_histories.get(user_id, ())) | set(held)
-    n_neg = min(n - len(held), sum(1 for i in data.item_ids if i not in seen))
-    pool = held + (sample_negatives(data, user_id, n_neg, rng) if n_neg > 0 else [])
-    return tuple(pool[i] for i in rng.permutation(len(pool)))
 
 
 @register_auditor("consumer_fairness")

@@ -11,10 +11,10 @@ from ...engine import chunked
 from ...errors import DatasetError
 from ...metrics import fairness as fm
 from .._base import AuditContext, Auditor
-from .._common import sample_users
+from .._common import candidate_pool, sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
-from .consumer import PROFILE_KINDS, ProfileKind, build_history, candidate_pool
+from .consumer import PROFILE_KINDS, ProfileKind, build_history
 
 
 @register_auditor("provider_fairness")

@@ -9,8 +9,9 @@ from fairlearn.metrics import MetricFrame
 
 import recaudit as ra
 from recaudit.auditors import AuditContext, assign_verdicts, get_auditor_class
-from recaudit.auditors.fairness.consumer import ConsumerFairness, build_history, candidate_pool
+from recaudit.auditors.fairness.consumer import ConsumerFairness, build_history
 from recaudit.auditors.fairness.vocabulary import FAIRLLM_VOCABULARY
+from recaudit.data import candidate_pool
 from recaudit.metrics.ranking import hit_at_k, ndcg_at_k
 from recaudit.testing.zoo.fairness import GenderSensitive, ProfileBlind
 
