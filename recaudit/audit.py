@@ -285,10 +285,15 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
     ...                   config={"popularity_bias": {"thresholds": {"arp": 0.3}}})
     >>> report.passed                                                    # doctest: +SKIP
     """
-    if executor is not None and not callable(getattr(executor, "run", None)):
-        with owned_executor(executor) as built:  # built from a spec: this audit owns it
-            return audit(model, data, auditors, config, seed=seed, cache=cache,
-                         progress=progress, out_json=out_json, title=title, executor=built)
+    with owned_executor(executor) as built:  # one built from a spec is closed at the end
+        return _audit(model, data, auditors, config, seed=seed, cache=cache,
+                      progress=progress, out_json=out_json, title=title, executor=built)
+
+
+def _audit(model: Any, data: Any, auditors: Any, config: Mapping[str, Any] | None, *,
+           seed: int, cache: Any, progress: bool, out_json: str | Path | None,
+           title: str | None, executor: Any) -> AuditReport:
+    """:func:`audit` with its executor built."""
     run, per = _split_config(config)
     planned = resolve_auditors(auditors, per)
     ctx = AuditContext(seed=int(seed), n_bootstrap=int(run.get("n_bootstrap", 1000)),

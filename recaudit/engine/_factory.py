@@ -9,7 +9,7 @@ its own engine and silently dropped a spec's ``executor`` and ``run.batch_size``
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from ._cached import CachedRecommender
@@ -60,8 +60,7 @@ def owned_executor(spec: Any) -> Iterator[Any]:
     """The executor a run uses: ``spec`` itself when it is one (or ``None``: local), else
     the one built from the spec (a kind name or mapping), closed when the run ends."""
     if spec is None or callable(getattr(spec, "run", None)):
-        with nullcontext(spec) as same:
-            yield same
+        yield spec  # the caller's: not ours to close
         return
     with make_executor(spec) as built:
         yield built

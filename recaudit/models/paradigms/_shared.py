@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._paths import cache_root
 from ...contract import Request, stable_hash
 from .._artifacts import publish_folder
 
@@ -89,8 +90,6 @@ def arm_start(kind: str, data: Any, pretrain_data: Any, seed: int, config: Any,
               lm_config: Any, sample_weight: Any, cache_dir: Any,
               progress: bool) -> tuple[Path, Any, Path]:
     """``(cache root, pre-trained base, the arm's folder)``: where every trained arm starts."""
-    from ..._paths import cache_root
-
     root = cache_root(cache_dir)
     base = pretrained_base(data, pretrain_data, seed, lm_config, root, progress)
     return root, base, arm_folder(root, kind, data, base, config, seed, sample_weight)
