@@ -47,6 +47,7 @@ LAYERS = {
     "recaudit.compare": 8,
     "recaudit.spec": 9,
     "recaudit.runner": 10,
+    "recaudit.listing": 10,
     "recaudit.serve": 10,
     "recaudit.cli": 11,
     "recaudit": 12,

@@ -7,7 +7,8 @@ import pytest
 
 import recaudit as ra
 from recaudit.auditors import BUILTIN_AUDITORS, _registry, get_auditor_class
-from recaudit.cli import FAMILY_ORDER, main
+from recaudit.cli import main
+from recaudit.listing import FAMILY_ORDER
 
 
 @pytest.fixture(autouse=True)
