@@ -228,7 +228,7 @@ def build_requests(data, n_users: int, seed: int, n_candidates: int = 20) -> lis
     list of Request
         ``n_users + 1`` requests; the first is the warm-up request.
     """
-    from recaudit.auditors._common import sample_negatives, sample_users
+    from recaudit.data import sample_negatives, sample_users
 
     rng = np.random.default_rng(seed)
     users = sample_users(data, n_users + 1, rng)

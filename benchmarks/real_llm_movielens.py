@@ -64,7 +64,7 @@ def _models(data, names):
 
 def _utility(model, data, n_users, seed):
     """NDCG@10 / HR@10 of the held-out item among 20 candidates, bootstrap 95% CI."""
-    from recaudit.auditors._common import sample_negatives, sample_users
+    from recaudit.data import sample_negatives, sample_users
     from recaudit.metrics.ranking import hit_at_k, ndcg_at_k
 
     rng = np.random.default_rng(seed)

@@ -6,11 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data import (  # noqa: F401  (data operations; the auditors import them here)
-    candidate_pool,
-    sample_negatives,
-    sample_users,
-)
 from ._metric_spec import MetricSpec
 
 #: The metric :func:`hallucination_metric` emits (declared by the auditors that call it).

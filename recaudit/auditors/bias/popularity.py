@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ...contract import Request
+from ...data import sample_users
 from ...engine import chunked
 from ...metrics import popularity as P
 from ...metrics.statistics import bootstrap_ci, one_sample_test, paired_bootstrap_ci
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import HALLUCINATION_RATE, hallucination_metric, sample_users
+from .._common import HALLUCINATION_RATE, hallucination_metric
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 

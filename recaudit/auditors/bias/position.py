@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ...data import sample_negatives, sample_users
 from ...metrics import position as PM
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import HALLUCINATION_RATE, hallucination_metric, sample_negatives, sample_users
+from .._common import HALLUCINATION_RATE, hallucination_metric
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ...data import sample_users
 from ...explain import (
     GRADIENT_METHODS,
     METHODS,
@@ -36,7 +37,6 @@ from ...explain import (
 from ...metrics import faithfulness as fm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from .._base import AuditContext, Auditor
-from .._common import sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ...data import sample_users
 from ...explain import margin_bars
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from .._base import AuditContext, Auditor
-from .._common import sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 

@@ -9,12 +9,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ...data import candidate_pool, sample_users
 from ...errors import DatasetError
 from ...metrics import fairness as fm
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.similarity import SIMILARITIES, snsr, snsv
 from .._base import AuditContext, Auditor
-from .._common import candidate_pool, sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 from .vocabulary import FAIRLLM_VOCABULARY, fairllm_values

@@ -7,11 +7,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ...data import candidate_pool, sample_users
 from ...engine import chunked
 from ...errors import DatasetError
 from ...metrics import fairness as fm
 from .._base import AuditContext, Auditor
-from .._common import candidate_pool, sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 from .consumer import PROFILE_KINDS, ProfileKind, build_history

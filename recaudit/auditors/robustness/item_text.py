@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from ...contract import Request
+from ...data import sample_negatives, sample_users
 from ...metrics.ranking import ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
 from ...perturbations import PROMOTIONAL_WORDS, Vocabulary, title_words
@@ -27,7 +28,6 @@ from ...perturbations.hotflip import hotflip_tokens
 from ...perturbations.synonyms import STOPWORDS
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import sample_negatives, sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ...contract import Request
+from ...data import sample_negatives, sample_users
 from ...metrics.agreement import jaccard_at_k, kendall_tau, rbo
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from ...perturbations import Perturbation, as_perturbations
 from ...results import AuditResult
 from .._base import AuditContext, Auditor
-from .._common import sample_negatives, sample_users
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
