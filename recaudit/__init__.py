@@ -25,7 +25,7 @@ from .errors import (
     UnknownNameError,
 )
 from .models import Ranking, Recommender, Request
-from .results import AuditResult, Cost, Metric
+from .results import AuditResult, Cost, Figure, Metric
 from .study import StudyResult, study  # noqa: F401  (eager: compare imports recaudit.study)
 
 __version__ = "0.1.0"
@@ -44,7 +44,7 @@ _LAZY = {
 
 __all__ = [
     "AuditContext", "AuditResult", "Auditor", "CapabilityError", "Cost", "DatasetError",
-    "Metric", "MetricSpec", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
+    "Figure", "Metric", "MetricSpec", "Ranking", "RecauditError", "Recommender", "Request", "RequestError",
     "SpecError", "UnknownNameError", "datasets", "metrics", "models", "register_auditor",
     "compare", "ComparisonResult", "estimate_audit", "study", "StudyResult",
     *_LAZY,

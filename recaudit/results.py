@@ -1,4 +1,4 @@
-"""Result values: ``Metric``, ``Cost`` and ``AuditResult`` (JSON round-trippable)."""
+"""Result values: ``Metric``, ``Cost``, ``Figure`` and ``AuditResult`` (JSON round-trippable)."""
 
 from __future__ import annotations
 
@@ -101,9 +101,46 @@ class Cost:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A figure as data: which drawing (``kind``) and the values it draws (``data``).
+
+    Auditors measure; the report draws (:func:`recaudit.report.figures.draw` looks ``kind``
+    up among the registered drawers). ``data`` is normalised to JSON values on construction
+    (numpy to lists, NaN to ``None``, a DataFrame to ``{column: values}``), so a figure read
+    back from a report's JSON is equal to the live one and draws the same picture.
+
+    >>> Figure("bars", {"x": ("a", "b"), "y": [1.0, float("nan")]}).data
+    {'x': ['a', 'b'], 'y': [1.0, None]}
+    """
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise TypeError(f"Figure kind must be a non-empty string, got {self.kind!r}")
+        object.__setattr__(self, "data", _jsonable(dict(self.data)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Figure:
+        return cls(kind=d["kind"], data=d.get("data", {}))
+
+
+def _figure_from_json(value: Any) -> Figure | str:
+    """A stored figure: figure data (a dict), or SVG text drawn by an older run or a plug-in."""
+    return Figure.from_dict(value) if isinstance(value, dict) else str(value)
+
+
 @dataclass
 class AuditResult:
-    """Everything one auditor found: metrics, tables, figures (SVG text), evidence, notes.
+    """Everything one auditor found: metrics, tables, figures, evidence, notes.
+
+    ``figures`` maps a name to a :class:`Figure` (data the report draws) or, for plug-ins
+    that draw their own, SVG text.
 
     ``status`` is ``ok``, ``skipped`` (a needed capability is missing: ``reason`` says which)
     or ``error`` (the auditor raised: ``reason`` holds the message).
@@ -112,7 +149,7 @@ class AuditResult:
     auditor: str
     metrics: list[Metric] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, Figure | str] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cost: Cost = field(default_factory=Cost)
@@ -146,7 +183,8 @@ class AuditResult:
             "params": _jsonable(self.params),
             "metrics": [m.to_dict() for m in self.metrics],
             "tables": {k: v.to_json(orient="split", index=False) for k, v in self.tables.items()},
-            "figures": dict(self.figures),
+            "figures": {k: v.to_dict() if isinstance(v, Figure) else v
+                        for k, v in self.figures.items()},
             "evidence": _jsonable(self.evidence),
             "notes": list(self.notes),
             "cost": self.cost.to_dict(),
@@ -159,7 +197,7 @@ class AuditResult:
             metrics=[Metric.from_dict(m) for m in d.get("metrics", [])],
             tables={k: pd.read_json(io.StringIO(v), orient="split", dtype=False)
                     for k, v in d.get("tables", {}).items()},
-            figures=dict(d.get("figures", {})),
+            figures={k: _figure_from_json(v) for k, v in d.get("figures", {}).items()},
             evidence=list(d.get("evidence", [])),
             notes=list(d.get("notes", [])),
             cost=Cost.from_dict(d.get("cost", {})),
@@ -173,9 +211,13 @@ class AuditResult:
 
 
 def _jsonable(x: Any) -> Any:
-    """Make nested evidence/params JSON-safe (numpy scalars, tuples, sets)."""
+    """Make nested evidence/params/figure data JSON-safe (numpy, tuples, sets, frames)."""
     import numpy as np
 
+    if isinstance(x, pd.DataFrame):
+        return _jsonable(x.to_dict(orient="list"))
+    if isinstance(x, pd.Series):
+        return _jsonable(x.tolist())
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple, set, frozenset)):

@@ -196,7 +196,7 @@ def test_json_round_trip_and_metadata(world, tmp_path):
     assert set(meta["versions"]) >= {"recaudit", "torch", "transformers", "numpy", "pandas"}
     assert meta["started"] <= meta["ended"]
     assert list(back.summary().columns) == SUMMARY_COLUMNS
-    assert json.loads(path.read_text())["schema_version"] == 2
+    assert json.loads(path.read_text())["schema_version"] == 3
 
 
 def test_from_json_rejects_bad_input(tmp_path):

@@ -20,6 +20,9 @@ _LAZY = {
     "comparison_figures": "._comparison",
     "render_ablation": "._ablation",
     "ablation_figures": "._ablation",
+    "DRAWERS": ".figures",
+    "draw": ".figures",
+    "drawer": ".figures",
     "figure_to_svg": ".figures",
     "new_figure": ".figures",
 }

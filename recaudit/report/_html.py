@@ -55,6 +55,22 @@ def sanitize_svg(svg: str) -> Markup:
     return Markup(text)
 
 
+def drawn_figure(figure: Any) -> Markup:
+    """A result's figure as safe inline SVG: figure data drawn here, SVG text sanitised.
+
+    A figure that cannot be drawn (an unknown kind, data a drawer rejects) becomes a note
+    in the report instead of losing the whole report.
+    """
+    from .figures import draw
+
+    try:
+        return sanitize_svg(draw(figure))
+    except Exception as exc:  # noqa: BLE001 - one bad figure must not lose the report
+        kind = getattr(figure, "kind", type(figure).__name__)
+        message = f"(figure {kind!r} could not be drawn: {type(exc).__name__}: {exc})"
+        return Markup('<p class="muted">{}</p>').format(message)
+
+
 def _num(v: Any) -> Any:
     if isinstance(v, bool) or v is None:
         return "–" if v is None else v
@@ -158,6 +174,7 @@ def _environment():
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=_num, pval=_pval, threshold_text=_threshold_text, worst=_worst,
                        anchor=_anchor, costline=_costline, svg=sanitize_svg,
+                       figure=drawn_figure,
                        evidence_columns=_evidence_columns, sortkey=_sortkey,
                        head=lambda df, n: df.head(n))
     return env

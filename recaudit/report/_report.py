@@ -30,7 +30,7 @@ from ..results import VERDICTS, AuditResult, Cost, _jsonable
 if TYPE_CHECKING:
     from ._diff import ReportDiff
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_NAME = "recaudit.audit_report"
 
 
@@ -47,8 +47,14 @@ def _v1_to_v2(d: dict[str, Any]) -> dict[str, Any]:
     return {**d, "metadata": meta, "schema_version": 2}
 
 
+def _v2_to_v3(d: dict[str, Any]) -> dict[str, Any]:
+    """2 -> 3: a figure may be figure data (``{"kind", "data"}``) the report draws; version
+    2's figures, SVG text, stay valid as they are."""
+    return {**d, "schema_version": 3}
+
+
 #: ``version -> function`` upgrading a report dict of that version to the next one.
-MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(d: Mapping[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ V1_REPORT = {
 
 
 def test_every_older_version_has_a_migration():
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION))
 
 

@@ -17,7 +17,7 @@ from ...data import sample_users
 from ...engine import chunked
 from ...metrics import popularity as P
 from ...metrics.statistics import bootstrap_ci, one_sample_test, paired_bootstrap_ci
-from ...results import AuditResult
+from ...results import AuditResult, Figure
 from .._base import AuditContext, Auditor
 from .._common import HALLUCINATION_RATE, hallucination_metric
 from .._metric_spec import MetricSpec
@@ -301,7 +301,9 @@ class PopularityBias(Auditor):
                     P.user_average_popularity([histories[n] for n in np.flatnonzero(mask)],
                                               pop))),
                 "p_value": m.p_value})
-        by_group = pd.DataFrame(group_rows)
+        by_group = pd.DataFrame(group_rows, columns=[
+            "scope", "n_users", "popularity_lift", "ci_low", "ci_high",
+            "recommended_popularity", "history_popularity", "p_value"])
         by_rank = self._by_rank(lists, pop, tail, ci)
         hist_pop = float(np.mean(P.user_average_popularity(histories, pop)))
 
@@ -316,9 +318,13 @@ class PopularityBias(Auditor):
         return self.result(
             metrics=metrics,
             tables={"popularity_by_rank": by_rank, "popularity_lift_by_group": by_group},
-            figures={"popularity_by_rank": self._plot_by_rank(by_rank, hist_pop,
-                                                              float(pop_series.mean())),
-                     "popularity_lift_by_group": self._plot_lift(by_group)},
+            figures={
+                "popularity_by_rank": Figure("popularity_by_rank", {
+                    "by_rank": by_rank[["rank", "mean_popularity", "ci_low", "ci_high"]],
+                    "history_mean": hist_pop, "catalog_mean": float(pop_series.mean())}),
+                "popularity_lift_by_group": Figure("popularity_lift_by_group", {
+                    "by_group": by_group[["scope", "popularity_lift", "ci_low", "ci_high"]],
+                    "threshold": self.threshold_for("popularity_lift")})},
             evidence=self._evidence(data, users, lists, histories, lift, ua, pop),
             notes=notes)
 
@@ -349,43 +355,6 @@ class PopularityBias(Auditor):
                          "ci_high": hi, "tail_share": float(in_tail.mean()),
                          "n_users": int(vals.size)})
         return pd.DataFrame(rows)
-
-    @staticmethod
-    def _plot_by_rank(by_rank: pd.DataFrame, hist_pop: float, catalog_pop: float) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure()
-        ax.plot(by_rank["rank"], by_rank["mean_popularity"], marker="o",
-                label="recommended item")
-        ax.fill_between(by_rank["rank"], by_rank["ci_low"], by_rank["ci_high"], alpha=0.25)
-        ax.axhline(hist_pop, color="tab:orange", ls="--", label="users' history (mean)")
-        ax.axhline(catalog_pop, color="grey", ls=":", label="catalog (mean)")
-        ax.set_xlabel("output rank")
-        ax.set_ylabel("item popularity (distinct train users)")
-        ax.set_title("Popularity of recommended items by rank (95% CI)")
-        ax.legend(frameon=False)
-        return figure_to_svg(fig)
-
-    def _plot_lift(self, by_group: pd.DataFrame) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure(5.0, 0.45 * max(3, len(by_group)) + 1.0)
-        y = np.arange(len(by_group))
-        if len(by_group):
-            err = np.vstack([by_group["popularity_lift"] - by_group["ci_low"],
-                             by_group["ci_high"] - by_group["popularity_lift"]])
-            ax.barh(y, by_group["popularity_lift"], xerr=np.nan_to_num(err), capsize=3,
-                    color="tab:blue", alpha=0.8)
-            ax.set_yticks(y, by_group["scope"])
-            ax.invert_yaxis()
-        ax.axvline(1.0, color="grey", ls=":", label="calibrated (1)")
-        thr = self.threshold_for("popularity_lift")
-        if thr is not None:
-            ax.axvline(thr, color="tab:red", ls="--", label=f"threshold ({thr:g})")
-        ax.set_xlabel("popularity lift (recommended / history mean popularity)")
-        ax.set_title("Popularity lift by user group (95% CI)")
-        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
-        return figure_to_svg(fig)
 
     @staticmethod
     def _evidence(data, users, lists, histories, lift, ua, pop, n: int = 5) -> list[dict]:

@@ -1,0 +1,3 @@
+"""Drawers for the explanation auditors' figures."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Drawers for the fairness auditors' figures."""
+
+from __future__ import annotations
