@@ -13,6 +13,13 @@ A :class:`Registry` maps names to objects (classes or builder functions), filled
 Unknown names raise :class:`~recaudit.errors.UnknownNameError` with suggestions and the list
 of names; bad parameters for :meth:`Registry.build` raise it with the accepted parameters.
 
+Each registry is its own front: the helper functions the packages export are its methods
+(``available_auditors`` is ``AUDITORS.names``, ``get_perturbation`` is
+``PERTURBATIONS.build``). The three registries of spec entries (model, dataset and executor
+kinds) hold :class:`Kind` records in a :class:`KindRegistry`, whose
+:meth:`KindRegistry.record` returns the record, adopting a plug-in's bare loader or class
+where the registry allows it.
+
 >>> colours = Registry("colour")
 >>> @colours.register("red")
 ... def red(shade=1):
@@ -30,6 +37,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar, overload
 
@@ -93,6 +101,14 @@ class Registry(Generic[T]):
             obj.name = name
         self._objects[name] = obj
         return obj
+
+    def register_named(self, obj: T) -> T:
+        """Register ``obj`` under its own ``name`` attribute (a class decorator)."""
+        name = getattr(obj, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{getattr(obj, '__qualname__', obj)!r} has no 'name' to register "
+                             f"it as a {self.kind} under")
+        return self.register(name, obj)
 
     def lazy(self, name: str, target: str) -> None:
         """Reserve ``name`` for ``"package.module:attr"``, imported on first :meth:`get`."""
@@ -163,7 +179,8 @@ class Registry(Generic[T]):
                                           and issubclass(obj, self.base)):
             base = self.base.__name__
             article = "an" if base[:1].lower() in "aeiou" else "a"
-            raise TypeError(f"{source} does not point to {article} {base} subclass: {obj!r}")
+            raise TypeError(f"{source} does not point to {article} {base} subclass (every "
+                            f"{self.kind} expects {article} {base} subclass): {obj!r}")
 
     def _adopt(self, name: str, obj: Any, *, source: str) -> T:
         self._check(name, obj, source=source)
@@ -171,6 +188,64 @@ class Registry(Generic[T]):
             obj.name = name
         self._objects.setdefault(name, obj)
         return self._objects[name]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of spec entry (``{kind: name, ...}``): its name, a one-line description for
+    listings and reports, and its builder. :class:`~recaudit.models.ModelKind`,
+    :class:`~recaudit.data.DatasetKind` and :class:`~recaudit.engine.ExecutorKind` add the
+    keys their entries accept and their own checks; each builder's signature is its own.
+    """
+
+    name: str
+    description: str
+    build: Callable[..., Any]
+
+
+class KindRegistry(Registry[T]):
+    """A registry of :class:`Kind` records (model, dataset or executor kinds).
+
+    Parameters
+    ----------
+    kind : str
+        What the names name ("model kind").
+    record : type
+        The :class:`Kind` subclass its records are.
+    entry_point_group : str, optional
+        As for :class:`Registry`.
+    adopt : callable, optional
+        ``adopt(name, obj) -> record or None``: turns something a plug-in registered
+        directly (a loader function, an executor class) into a record; ``None`` refuses it.
+    adopts : str
+        What ``adopt`` accepts, for the error message ("a loader function").
+    label : str, optional
+        What a record is called in messages, when not ``kind`` ("executor kind" for the
+        registry of "executor" names).
+    """
+
+    def __init__(self, kind: str, record: type, *, entry_point_group: str | None = None,
+                 adopt: Callable[[str, Any], Any] | None = None, adopts: str = "",
+                 label: str = "") -> None:
+        super().__init__(kind, entry_point_group=entry_point_group)
+        self.label = label or kind
+        self.record_type = record
+        self.adopt = adopt
+        self.adopts = adopts
+
+    def record(self, name: str) -> Any:
+        """The record registered as ``name`` (unknown names raise with suggestions)."""
+        obj = self.get(name)
+        if isinstance(obj, self.record_type):
+            return obj
+        adopted = self.adopt(name, obj) if self.adopt is not None else None
+        if adopted is not None:
+            return adopted
+        record = self.record_type.__name__
+        article = "an" if record[:1].lower() in "aeiou" else "a"
+        also = f" or {self.adopts}" if self.adopts else ""
+        raise TypeError(f"{self.label} {name!r} is registered as {obj!r}, not {article} "
+                        f"{record}{also}")
 
 
 def accepted_parameters(factory: Any) -> list[str]:

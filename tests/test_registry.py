@@ -140,3 +140,87 @@ def test_params_repr_exclude_keeps_get_params_whole():
 
     assert repr(Pool()) == "Pool(n=2)"
     assert Pool().get_params() == {"sentences": ("a", "b"), "n": 2}
+
+
+# ---------------------------------------------------------------- one front per registry
+def test_each_package_front_is_its_registrys_own_method():
+    """The helper functions the packages export are the registry's methods, not copies."""
+    from recaudit import auditors, data, engine, mitigations, models, perturbations
+
+    fronts = [
+        (auditors.register_auditor, auditors.AUDITORS.register),
+        (auditors.available_auditors, auditors.AUDITORS.names),
+        (auditors.get_auditor_class, auditors.AUDITORS.get),
+        (auditors.make_auditor, auditors.AUDITORS.build),
+        (perturbations.register_perturbation, perturbations.PERTURBATIONS.register_named),
+        (perturbations.available_perturbations, perturbations.PERTURBATIONS.names),
+        (perturbations.get_perturbation, perturbations.PERTURBATIONS.build),
+        (mitigations.available, mitigations.MITIGATIONS.names),
+        (mitigations.get, mitigations.MITIGATIONS.build),
+        (models.model_kind, models.MODEL_KINDS.record),
+        (data.dataset_kind, data.DATASET_KINDS.record),
+        (engine.executor_kind, engine.EXECUTOR_KINDS.record),
+    ]
+    for front, method in fronts:
+        assert front == method, front
+
+
+@pytest.mark.parametrize("registry, name, bad", [
+    ("auditors.AUDITORS", "popularity_bias", "n_user"),
+    ("mitigations.MITIGATIONS", "reweighting", "strenght"),
+    ("perturbations.PERTURBATIONS", "typos", "strenght"),
+])
+def test_every_build_names_the_accepted_parameters(registry, name, bad):
+    import importlib
+
+    package, attr = registry.split(".")
+    reg = getattr(importlib.import_module(f"recaudit.{package}"), attr)
+    accepted = accepted_parameters(reg.get(name))
+    with pytest.raises(UnknownNameError, match=rf"bad parameter\(s\) for {reg.kind} "
+                                               rf"'{name}'.*It accepts: {accepted[0]}"):
+        reg.build(name, **{bad: 1})
+
+
+def test_the_three_kind_tables_share_one_kind_record():
+    from recaudit.data import DATASET_KINDS, DatasetKind
+    from recaudit.engine import EXECUTOR_KINDS, ExecutorKind
+    from recaudit.models import MODEL_KINDS, ModelKind
+    from recaudit.registry import Kind, KindRegistry
+
+    for registry, record in ((MODEL_KINDS, ModelKind), (DATASET_KINDS, DatasetKind),
+                             (EXECUTOR_KINDS, ExecutorKind)):
+        assert isinstance(registry, KindRegistry) and issubclass(record, Kind)
+        for name in registry.names():
+            kind = registry.record(name)
+            assert isinstance(kind, record) and kind.name == name and kind.description
+
+
+def test_a_kind_registry_adopts_only_what_it_allows():
+    from recaudit.registry import Kind, KindRegistry
+
+    def adopt(name, obj):
+        return Kind(name, "adopted", obj) if callable(obj) else None
+
+    reg: KindRegistry = KindRegistry("shape kind", Kind, adopt=adopt, adopts="a function")
+    reg.register("square", Kind("square", "four sides", dict))
+    reg.register("loader", lambda: "drawn")
+    reg.register("number", 42)
+    assert reg.record("square").description == "four sides"
+    assert reg.record("loader").build() == "drawn"
+    with pytest.raises(TypeError, match="shape kind 'number' is registered as 42, not a "
+                                        "Kind or a function"):
+        reg.record("number")
+    with pytest.raises(UnknownNameError, match="unknown shape kind 'squre'. Did you mean "
+                                               "'square'"):
+        reg.record("squre")
+
+
+def test_register_named_takes_the_name_from_the_class():
+    reg: Registry = Registry("colour", base=Base)
+
+    class Blue(Base):
+        name = "blue"
+
+    assert reg.register_named(Blue) is Blue and reg.get("blue") is Blue
+    with pytest.raises(ValueError, match="has no 'name'"):
+        reg.register_named(Base)

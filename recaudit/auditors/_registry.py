@@ -9,11 +9,9 @@ group; ``@register_auditor("name")`` registers a class in this process and sets 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from ..errors import UnknownNameError
 from ..registry import Registry
 from ._base import Auditor
 
@@ -77,24 +75,12 @@ for _name, _target in {
 del _name, _target
 
 
-def register_auditor(name: str) -> Callable[[type[Auditor]], type[Auditor]]:
-    """Class decorator: register an :class:`Auditor` subclass under ``name``.
+#: Class decorator: ``@register_auditor("name")`` registers an :class:`Auditor` subclass (a
+#: second, different class under a taken name is an error, no silent override).
+register_auditor = AUDITORS.register
 
-    A second, different class under the same name is an error (no silent override).
-    """
-
-    def decorate(cls: type[Auditor]) -> type[Auditor]:
-        if not (isinstance(cls, type) and issubclass(cls, Auditor)):
-            raise TypeError(f"@register_auditor({name!r}) expects an Auditor subclass, "
-                            f"got {cls!r}")
-        return AUDITORS.register(name, cls)
-
-    return decorate
-
-
-def available_auditors() -> list[str]:
-    """Every auditor name: built-in, registered in this process, or from plug-ins."""
-    return AUDITORS.names()
+#: Every auditor name: built-in, registered in this process, or from plug-ins.
+available_auditors = AUDITORS.names
 
 
 def auditor_families() -> dict[str, list[str]]:
@@ -114,17 +100,9 @@ def auditor_families() -> dict[str, list[str]]:
     return out
 
 
-def get_auditor_class(name: str) -> type[Auditor]:
-    """The class registered under ``name``; unknown names raise with suggestions."""
-    return AUDITORS.get(name)
+#: The class registered under a name; unknown names raise with suggestions.
+get_auditor_class = AUDITORS.get
 
-
-def make_auditor(name: str, **params: Any) -> Auditor:
-    """Build a registered auditor with its parameters (what YAML specs use)."""
-    cls = get_auditor_class(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        allowed = cls._param_names()
-        raise UnknownNameError(
-            f"bad parameter(s) for auditor {name!r}: {exc}. It accepts: {allowed}") from exc
+#: Build a registered auditor with its parameters (what YAML specs use); a bad parameter
+#: names the ones accepted.
+make_auditor = AUDITORS.build

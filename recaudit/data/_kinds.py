@@ -23,19 +23,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..registry import Registry, accepted_parameters
+from ..registry import Kind, KindRegistry, accepted_parameters
 
 
 @dataclass(frozen=True)
-class DatasetKind:
-    """One dataset kind: builder, accepted keys, requirements and checks."""
+class DatasetKind(Kind):
+    """One dataset kind: builder, accepted keys, requirements and checks.
 
-    name: str
-    description: str
-    #: ``build(options, resolve_path) -> AuditDataset``; ``options`` is the entry without
-    #: ``kind``; ``resolve_path`` maps a path of the entry to the folder to read (a spec
-    #: resolves it next to the spec file).
-    build: Callable[[dict[str, Any], Callable[[str], Any]], Any]
+    ``build(options, resolve_path) -> AuditDataset``; ``options`` is the entry without
+    ``kind``; ``resolve_path`` maps a path of the entry to the folder to read (a spec
+    resolves it next to the spec file).
+    """
+
     #: The accepted keys of an entry, ``kind`` included.
     keys: tuple[str, ...]
     #: Required key -> what it is (for the error message).
@@ -47,22 +46,22 @@ class DatasetKind:
         default_factory=dict)
 
 
-DATASET_KINDS: Registry[Any] = Registry("dataset kind", entry_point_group="recaudit.datasets")
+def _adopt_loader(name: str, obj: Any) -> DatasetKind | None:
+    """A loader function registered directly (a plug-in) as a kind whose keys are its
+    keyword parameters."""
+    if not callable(obj):
+        return None
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return DatasetKind(name, doc.splitlines()[0] if doc else "", _loader(obj),
+                       ("kind", *accepted_parameters(obj)))
 
 
-def dataset_kind(name: str) -> DatasetKind:
-    """The :class:`DatasetKind` registered as ``name`` (unknown names raise with
-    suggestions); a loader function registered directly (a plug-in) becomes one whose
-    keys are its keyword parameters."""
-    obj = DATASET_KINDS.get(name)
-    if isinstance(obj, DatasetKind):
-        return obj
-    if callable(obj):
-        doc = (getattr(obj, "__doc__", None) or "").strip()
-        return DatasetKind(name, doc.splitlines()[0] if doc else "", _loader(obj),
-                           ("kind", *accepted_parameters(obj)))
-    raise TypeError(f"dataset kind {name!r} is registered as {obj!r}, not a DatasetKind or "
-                    "a loader function")
+DATASET_KINDS: KindRegistry[DatasetKind] = KindRegistry(
+    "dataset kind", DatasetKind, entry_point_group="recaudit.datasets",
+    adopt=_adopt_loader, adopts="a loader function")
+
+#: The :class:`DatasetKind` registered as a name (unknown names raise with suggestions).
+dataset_kind = DATASET_KINDS.record
 
 
 def dataset_kind_names() -> list[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ..errors import SpecError, did_you_mean
-from ..registry import Registry, accepted_parameters
+from ..registry import Kind, KindRegistry, accepted_parameters
 
 B = TypeVar("B")
 
@@ -114,43 +114,42 @@ def run_batches(fn: Callable[[B], Any], batches: Sequence[B], *,
 
 # ====================================================================== executor kinds
 @dataclass(frozen=True)
-class ExecutorKind:
+class ExecutorKind(Kind):
     """One ``executor: {kind: ...}`` of a spec: its builder and the keys it accepts.
 
-    What ``build`` returns is owned by the audit that built it: it needs ``run(fn,
-    batches)`` (see :class:`Executor`), ``close()`` and ``with`` support, as
-    :class:`LocalExecutor` has.
+    ``build(**options) -> executor``; ``options`` is the validated spec without ``kind``.
+    What it returns is owned by the audit that built it: it needs ``run(fn, batches)`` (see
+    :class:`Executor`), ``close()`` and ``with`` support, as :class:`LocalExecutor` has.
     """
 
-    name: str
-    description: str
-    #: ``build(**options) -> executor``; ``options`` is the validated spec without ``kind``.
-    build: Callable[..., Any]
     #: The keys a spec of this kind accepts, ``kind`` included.
     keys: tuple[str, ...] = ("kind",)
     #: ``check(spec, path)``: checks of the values, raising SpecError naming ``path.key``.
     check: Callable[[dict[str, Any], str], None] | None = None
 
 
+def _adopt_executor_class(name: str, obj: Any) -> ExecutorKind | None:
+    """An executor class registered directly (a plug-in) as a kind whose keys are its
+    keyword parameters."""
+    if not (isinstance(obj, type) and callable(getattr(obj, "run", None))):
+        return None
+    doc = (obj.__doc__ or "").strip()
+    return ExecutorKind(name, doc.splitlines()[0] if doc else "", obj,
+                        ("kind", *accepted_parameters(obj)))
+
+
 #: ``executor`` kinds accepted by :func:`make_executor` (and in specs).
-EXECUTOR_KINDS: Registry[Any] = Registry("executor", entry_point_group="recaudit.executors")
+EXECUTOR_KINDS: KindRegistry[ExecutorKind] = KindRegistry(
+    "executor", ExecutorKind, entry_point_group="recaudit.executors",
+    adopt=_adopt_executor_class, adopts="an executor class (one with a run method)",
+    label="executor kind")
 EXECUTOR_KINDS.register("local", ExecutorKind(
     "local", "batches one after another in this process", LocalExecutor))
 EXECUTOR_KINDS.lazy("ray", "recaudit.engine._ray:RAY")
 
-
-def executor_kind(name: str) -> ExecutorKind:
-    """The :class:`ExecutorKind` registered as ``name``; an executor class registered
-    directly (a plug-in) becomes one whose keys are its keyword parameters."""
-    obj = EXECUTOR_KINDS.get(name)
-    if isinstance(obj, ExecutorKind):
-        return obj
-    if isinstance(obj, type) and callable(getattr(obj, "run", None)):
-        doc = (obj.__doc__ or "").strip()
-        return ExecutorKind(name, doc.splitlines()[0] if doc else "", obj,
-                            ("kind", *accepted_parameters(obj)))
-    raise TypeError(f"executor kind {name!r} is registered as {obj!r}, not an ExecutorKind or "
-                    "an executor class (one with a run method)")
+#: The :class:`ExecutorKind` registered as a name; an executor class registered directly (a
+#: plug-in) becomes one whose keys are its keyword parameters.
+executor_kind = EXECUTOR_KINDS.record
 
 
 def validate_executor_spec(spec: Any, path: str = "executor") -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UnknownNameError
 from ..registry import Registry
 from ._base import Identity, MitigatedRecommender, Mitigation
 from ._counterfactual import CounterfactualPrompting
@@ -27,18 +26,12 @@ for _cls in (Identity, Reweighting, CounterfactualPrompting, DebiasedDecoding):
 del _cls
 
 
-def available() -> list[str]:
-    """Every mitigation name: built-in, registered in this process, or from plug-ins."""
-    return MITIGATIONS.names()
+#: Every mitigation name: built-in, registered in this process, or from plug-ins.
+available = MITIGATIONS.names
 
-
-def get(name: str, **params: Any) -> Mitigation:
-    """Build a mitigation from its registry name (what YAML specs use)."""
-    cls = MITIGATIONS.get(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise UnknownNameError(f"bad parameter(s) for mitigation {name!r}: {exc}") from exc
+#: Build a mitigation from its registry name (what YAML specs use); a bad parameter names
+#: the ones accepted.
+get = MITIGATIONS.build
 
 
 def stack(model: Any, mitigations: Any, data: Any = None) -> Any:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..registry import Registry
+from ..registry import Kind, KindRegistry
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,13 @@ class BuildContext:
 
 
 @dataclass(frozen=True)
-class ModelKind:
-    """One model kind: builder, accepted keys, requirements and description."""
+class ModelKind(Kind):
+    """One model kind: builder, accepted keys, requirements and description.
 
-    name: str
-    description: str
-    #: ``build(options, data, ctx) -> Recommender``; ``options`` is the entry without
-    #: ``kind`` and ``seed``, ``ctx.seed`` the resolved seed.
-    build: Callable[[dict[str, Any], Any, BuildContext], Any]
+    ``build(options, data, ctx) -> Recommender``; ``options`` is the entry without ``kind``
+    and ``seed``, ``ctx.seed`` the resolved seed.
+    """
+
     #: The accepted keys of an entry (``kind`` included), computed on demand.
     keys: Callable[[], list[str]]
     #: Required key -> what it is (for the error message).
@@ -62,16 +61,11 @@ class ModelKind:
     in_audit_spec: bool = True
 
 
-MODEL_KINDS: Registry[ModelKind] = Registry("model kind",
-                                            entry_point_group="recaudit.model_kinds")
+MODEL_KINDS: KindRegistry[ModelKind] = KindRegistry(
+    "model kind", ModelKind, entry_point_group="recaudit.model_kinds")
 
-
-def model_kind(name: str) -> ModelKind:
-    """The :class:`ModelKind` registered as ``name`` (unknown names raise with suggestions)."""
-    kind = MODEL_KINDS.get(name)
-    if not isinstance(kind, ModelKind):
-        raise TypeError(f"model kind {name!r} is registered as {kind!r}, not a ModelKind")
-    return kind
+#: The :class:`ModelKind` registered as a name (unknown names raise with suggestions).
+model_kind = MODEL_KINDS.record
 
 
 def build_model(entry: Mapping[str, Any], data: Any, ctx: BuildContext | None = None) -> Any:

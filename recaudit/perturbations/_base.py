@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..contract import Request
-from ..errors import UnknownNameError
 from ..params import Params
 from ..registry import Registry
 
@@ -172,31 +171,15 @@ PERTURBATIONS: Registry[type[Perturbation]] = Registry(
     "perturbation", base=Perturbation, entry_point_group="recaudit.perturbations")
 
 
-def register_perturbation(cls: type[Perturbation]) -> type[Perturbation]:
-    """Class decorator: register a :class:`Perturbation` subclass under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__qualname__} has no 'name'")
-    return PERTURBATIONS.register(cls.name, cls)
+#: Class decorator: register a :class:`Perturbation` subclass under ``cls.name``.
+register_perturbation = PERTURBATIONS.register_named
 
+#: Every perturbation name: registered in this process or from plug-ins.
+available_perturbations = PERTURBATIONS.names
 
-def available_perturbations() -> list[str]:
-    """Every perturbation name: registered in this process or from plug-ins."""
-    return PERTURBATIONS.names()
-
-
-def get_perturbation(name: str, **params: Any) -> Perturbation:
-    """Build the perturbation registered as ``name`` with ``params``.
-
-    Examples
-    --------
-    >>> get_perturbation("typos", strength=0.3, seed=1)
-    CharTypos(strength=0.3, seed=1, target='history', ops=('swap', 'drop', 'insert'))
-    """
-    cls = PERTURBATIONS.get(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise UnknownNameError(f"bad parameter(s) for perturbation {name!r}: {exc}") from exc
+#: Build the perturbation registered as a name with its parameters, e.g.
+#: ``get_perturbation("typos", strength=0.3, seed=1)``.
+get_perturbation = PERTURBATIONS.build
 
 
 def as_perturbations(spec: Iterable[Any] | dict[str, dict[str, Any]], *,
