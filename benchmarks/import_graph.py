@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "recaudit"
 
 #: Lower number = lower layer. A module may import its own layer and the ones below; the
-#: longest matching prefix decides (``recaudit.report.figures`` is a leaf plotting helper
-#: that auditors use, below the report package that renders whole reports).
+#: longest matching prefix decides. Drawing (``recaudit.report.figures``) is part of the
+#: report: auditors hand it figure data, they never draw.
 LAYERS = {
     "recaudit.errors": 0,
     "recaudit.contract": 0,
@@ -30,7 +30,6 @@ LAYERS = {
     "recaudit.params": 0,
     "recaudit.metrics": 1,
     "recaudit.results": 1,
-    "recaudit.report.figures": 1,
     "recaudit.data": 2,
     "recaudit.datasets": 2,
     "recaudit.models": 3,

@@ -225,7 +225,7 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, np.ndarray):
-        return x.tolist()
+        return _jsonable(x.tolist())
     if isinstance(x, float) and math.isnan(x):
         return None
     if isinstance(x, (str, int, float, bool)) or x is None:

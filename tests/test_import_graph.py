@@ -75,6 +75,47 @@ def test_import_recaudit_stays_lazy_and_acyclic():
     assert tool.strongly_connected(sub) == []
 
 
+def test_no_auditor_draws():
+    """Auditors return figure data; only the report draws: no auditor module imports
+    matplotlib or anything from recaudit.report (checked from the source, so a lazy import
+    inside a function counts too)."""
+    import ast
+
+    drawing = []
+    for path in sorted((ROOT / "recaudit" / "auditors").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] == "matplotlib" or "report" in name.split("."):
+                    drawing.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert drawing == []
+
+
+def test_an_audit_measures_without_matplotlib():
+    """With matplotlib unavailable an audit still runs and returns figure data (drawing is
+    the report's job, not the measurement's)."""
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import recaudit as ra\n"
+        "from recaudit.testing.zoo.popularity import PopularityPusher\n"
+        "data = ra.datasets.synthetic(n_users=60, n_items=40, seed=0)\n"
+        "rep = ra.audit(PopularityPusher(data), data, ['popularity_bias', 'position_bias'],\n"
+        "               cache=False, progress=False, config={'n_bootstrap': 20})\n"
+        "print(sorted((r.auditor, r.status, type(f).__name__)\n"
+        "             for r in rep.results for f in r.figures.values()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = eval(out.stdout)  # noqa: S307 - the list the child printed
+    assert {a for a, _, _ in figures} == {"popularity_bias", "position_bias"}
+    assert all(status == "ok" and kind == "Figure" for _, status, kind in figures)
+
+
 def test_every_public_exception_lives_in_errors_py():
     """``recaudit/errors.py`` holds every public exception; a private control-flow one
     (``_Usage``) may stay next to the code that catches it."""

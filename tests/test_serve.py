@@ -107,21 +107,9 @@ def _values(report):
             if m.name != "hallucination_rate"}
 
 
-@pytest.fixture
-def no_figures(monkeypatch):
-    """Figures are not what is compared here: skipping them saves CPU."""
-    from recaudit.auditors import get_auditor_class
-
-    pos, pop = get_auditor_class("position_bias"), get_auditor_class("popularity_bias")
-    monkeypatch.setattr(pos, "_plot_positions", lambda self, *a: "<svg/>")
-    monkeypatch.setattr(pos, "_plot_top1", staticmethod(lambda *a: "<svg/>"))
-    monkeypatch.setattr(pop, "_plot_by_rank", staticmethod(lambda *a: "<svg/>"))
-    monkeypatch.setattr(pop, "_plot_lift", staticmethod(lambda *a: "<svg/>"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS[1:2])
-def test_audit_through_chat_equals_direct_and_rerun_is_free(tmp_path, seed, no_figures):
+def test_audit_through_chat_equals_direct_and_rerun_is_free(tmp_path, seed):
     data = ra.datasets.synthetic(n_users=80, n_items=60, seed=seed)
     reports = {}
     for model in (EarlyCandidateRanker(data, seed=seed), OrderInvariantRanker(data, seed=seed)):
@@ -163,7 +151,7 @@ class _Inventor(ScoringModel):
         return out
 
 
-def test_auditors_report_hallucinations(tmp_path, no_figures):
+def test_auditors_report_hallucinations(tmp_path):
     data = ra.datasets.synthetic(n_users=40, n_items=60, seed=0)
     with ChatServer(_Inventor(data), data) as server:
         chat = _chat(server, data)

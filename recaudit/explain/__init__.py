@@ -4,9 +4,8 @@
 - :class:`TargetFunction`: the model's probability of the recommended item, batched.
 - :func:`perturbation_attributions`, :func:`gradient_attributions`: Captum methods.
 - :class:`ExplainingLM`: adds the ``explain`` capability to a language-model recommender.
-- the tables (:func:`attribution_table`, :func:`curve_table`, :func:`mean_curves`) and
-  figures (:func:`heat_strip`, :func:`margin_bars`, :func:`perturbation_curves`) the
-  explanation auditors report.
+- the tables (:func:`attribution_table`, :func:`curve_table`, :func:`mean_curves`) the
+  explanation auditors report (their figures are drawn by :mod:`recaudit.report.figures`).
 """
 
 from .._lazy import lazy_attributes
@@ -22,9 +21,6 @@ _LAZY = {
     "ExplainingLM": "._explainer",
     "PromptFeatures": "._features",
     "TargetFunction": "._target",
-    "heat_strip": "._plots",
-    "margin_bars": "._plots",
-    "perturbation_curves": "._plots",
     "attribution_table": "._tables",
     "curve_table": "._tables",
     "mean_curves": "._tables",

@@ -18,7 +18,7 @@ from ...data import sample_negatives, sample_users
 from ...metrics import position as PM
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
-from ...results import AuditResult
+from ...results import AuditResult, Figure
 from .._base import AuditContext, Auditor
 from .._common import HALLUCINATION_RATE, hallucination_metric
 from .._metric_spec import MetricSpec
@@ -258,8 +258,14 @@ class PositionBias(Auditor):
         return self.result(
             metrics=metrics,
             tables={"by_position": by_pos, "top1_input_position": top_table},
-            figures={"ndcg_by_position": self._plot_positions(by_pos),
-                     "top1_input_position": self._plot_top1(top_table)},
+            figures={
+                "ndcg_by_position": Figure("ndcg_by_position", {
+                    "by_position": by_pos[["position", f"ndcg@{self.k}", "ndcg_ci_low",
+                                           "ndcg_ci_high", "hr@1", "hr_ci_low", "hr_ci_high"]],
+                    "k": self.k}),
+                "top1_input_position": Figure("top1_input_position", {
+                    "by_position": top_table[["input_position", "top1_count"]],
+                    "expected_if_uniform": float(top_pos.sum() / n_cand)})},
             evidence=self._evidence(data, users, positions, targets, rank_of),
             notes=notes)
 
@@ -274,43 +280,6 @@ class PositionBias(Auditor):
                 if len(r) and r[0] in orders[(u, s)]:
                     out[a, orders[(u, s)].index(r[0])] += 1
         return out
-
-    def _plot_positions(self, by_pos: pd.DataFrame) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure()
-        x = by_pos["position"].to_numpy()
-        for col, lo, hi, label, mk in ((f"ndcg@{self.k}", "ndcg_ci_low", "ndcg_ci_high",
-                                        f"NDCG@{self.k}", "o"),
-                                       ("hr@1", "hr_ci_low", "hr_ci_high", "HR@1", "s")):
-            y = by_pos[col].to_numpy()
-            err = np.vstack([y - by_pos[lo].to_numpy(), by_pos[hi].to_numpy() - y])
-            ax.errorbar(x, y, yerr=np.clip(np.nan_to_num(err), 0, None), marker=mk,
-                        capsize=3, label=label)
-        ax.set_xticks(x)
-        ax.set_xlabel("position of the held-out item among the candidates (0 = first)")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(bottom=0)
-        ax.set_title("Accuracy by candidate position (95% CI)")
-        ax.legend(frameon=False)
-        return figure_to_svg(fig)
-
-    @staticmethod
-    def _plot_top1(top_table: pd.DataFrame) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure()
-        ax.bar(top_table["input_position"], top_table["top1_count"], color="tab:blue",
-               alpha=0.8)
-        ax.axhline(float(top_table["expected_if_uniform"].iloc[0]), color="tab:red", ls="--",
-                   label="uniform")
-        n = len(top_table)
-        ax.set_xticks(range(0, n, 2 if n > 12 else 1))
-        ax.set_xlabel("input position of the item ranked first (0 = first)")
-        ax.set_ylabel("count (users x shuffles)")
-        ax.set_title("Where the top-1 item sat in the candidate list")
-        ax.legend(frameon=False)
-        return figure_to_svg(fig)
 
     @staticmethod
     def _evidence(data, users, positions, targets, rank_of, n: int = 5) -> list[dict]:

@@ -28,14 +28,12 @@ from ...explain import (
     attribution_table,
     curve_table,
     gradient_attributions,
-    heat_strip,
-    margin_bars,
     mean_curves,
     perturbation_attributions,
-    perturbation_curves,
 )
 from ...metrics import faithfulness as fm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
+from ...results import Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -404,19 +402,23 @@ class AttributionFaithfulness(Auditor):
 
     def _figures(self, data, problems, attributions, curves, metrics, thr, model) -> dict:
         p = problems[0]
-        strip = heat_strip(p.features.labels(data.titles),
-                           {m: a[0] for m, a in attributions.items()},
-                           title=f"user {p.features.request.user_id}: why "
-                           f"{data.titles.get(p.target, p.target)!r}?")
+        strip = Figure("attribution_heat_strip", {
+            "labels": p.features.labels(data.titles),
+            "attributions": {m: a[0] for m, a in attributions.items()},
+            "title": f"user {p.features.request.user_id}: why "
+                     f"{data.titles.get(p.target, p.target)!r}?"})
         grid = np.linspace(0, 1, 11)
-        curve_svg = perturbation_curves({n: mean_curves(e, grid)
-                                         for n, e in curves.items()},
-                                        ylabel=getattr(self, "_units", "output"))
+        mean = {n: mean_curves(e, grid) for n, e in curves.items()}
+        curve_fig = Figure("deletion_insertion_curves", {
+            "curves": {n: {"deletion": dele, "insertion": ins}
+                       for n, (dele, ins) in mean.items()},
+            "ylabel": getattr(self, "_units", "output")})
         ms = [m for m in metrics if m.name == "faithfulness_margin"]
-        bars = margin_bars([m.scope for m in ms], [m.value for m in ms],
-                           [(m.ci_low, m.ci_high) for m in ms], threshold=thr,
-                           ylabel="AOPC gain over random")
-        return {"attribution_heat_strip": strip, "deletion_insertion_curves": curve_svg,
+        bars = Figure("bars", {
+            "labels": [m.scope for m in ms], "values": [m.value for m in ms],
+            "ci_low": [m.ci_low for m in ms], "ci_high": [m.ci_high for m in ms],
+            "threshold": thr, "ylabel": "AOPC gain over random"})
+        return {"attribution_heat_strip": strip, "deletion_insertion_curves": curve_fig,
                 "faithfulness_margin": bars}
 
     def _evidence(self, data, problems, attributions, per) -> list[dict]:

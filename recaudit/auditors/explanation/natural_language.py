@@ -17,8 +17,8 @@ import pandas as pd
 from scipy import stats
 
 from ...data import sample_users
-from ...explain import margin_bars
 from ...metrics.statistics import bootstrap_ci, one_sample_test
+from ...results import Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -228,11 +228,12 @@ class ExplanationFaithfulness(Auditor):
                         description="share of explanations citing at least one item")]
         figures = {}
         if len(tested):
-            figures["change_rates"] = margin_bars(
-                ["cited removed", "random removed", "citation effect"],
-                [cf.mean(), rnd.mean(), diff.mean()],
-                [ci(cf, "cf"), ci(rnd, "rnd"), ci(diff, "diff")], threshold=thr,
-                ylabel=f"share leaving the top-{self.k}")
+            cis = [ci(cf, "cf"), ci(rnd, "rnd"), ci(diff, "diff")]
+            figures["change_rates"] = Figure("bars", {
+                "labels": ["cited removed", "random removed", "citation effect"],
+                "values": [cf.mean(), rnd.mean(), diff.mean()],
+                "ci_low": [c[0] for c in cis], "ci_high": [c[1] for c in cis],
+                "threshold": thr, "ylabel": f"share leaving the top-{self.k}"})
         evidence = []
         for _, r in df.head(4).iterrows():
             evidence.append({

@@ -14,6 +14,7 @@ from ...errors import DatasetError
 from ...metrics import fairness as fm
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.similarity import SIMILARITIES, snsr, snsv
+from ...results import Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -84,7 +85,8 @@ class ConsumerFairness(Auditor):
     group_utility : bool
         Also compare NDCG@K / HR@K across users' real attribute groups (neutral prompts).
     plots : bool
-        Draw the figures (switch off in large seed sweeps: rendering costs seconds).
+        Attach the figure data to the result (kept for old specs; figure data is cheap:
+        drawing happens in the report).
     n_evidence : int
         Users shown as evidence (those whose lists changed most).
     thresholds : dict, optional
@@ -410,54 +412,17 @@ def _label(profile: dict[str, str], scope: str) -> str:
 
 
 # ---------------------------------------------------------------------- figures
-def _similarity_figure(table: pd.DataFrame) -> str:
-    from ...report.figures import figure_to_svg, new_figure
-
-    scopes = list(dict.fromkeys(table["scope"]))
+def _similarity_figure(table: pd.DataFrame) -> Figure:
+    """Mean similarity per stated value with its CI, for the similarities that are tested."""
     names = [n for n in TESTED_SIMILARITIES if n in set(table["similarity"])]
-    n_rows = max(t["value"].nunique() for _, t in table.groupby("scope"))
-    fig, axes = new_figure(width=2.6 * len(scopes) + 1, height=0.28 * n_rows + 1.6)
-    fig.clf()
-    axes = fig.subplots(1, len(scopes), squeeze=False)[0]
-    for ax, s in zip(axes, scopes):
-        sub = table[table["scope"] == s]
-        values = list(dict.fromkeys(sub["value"]))
-        y = np.arange(len(values))
-        for n, name in enumerate(names):
-            t = sub[sub["similarity"] == name].set_index("value").loc[values]
-            off = (n - (len(names) - 1) / 2) * 0.22
-            err = np.clip([t["sim"] - t["ci_low"], t["ci_high"] - t["sim"]], 0, None)
-            ax.errorbar(t["sim"], y + off, xerr=err, fmt="o", ms=3, capsize=2, label=name)
-        ax.set_yticks(y, values)
-        ax.set_title(s)
-        ax.set_xlabel("Sim(a) vs neutral")
-        ax.set_xlim(-0.02, 1.02)
-    axes[0].legend(loc="lower left", fontsize=7)
-    fig.suptitle("Similarity of counterfactual to neutral lists (95% CI)")
-    return figure_to_svg(fig)
+    rows = table[table["similarity"].isin(names)]
+    return Figure("similarity_by_value", {
+        "by_value": rows[["scope", "value", "similarity", "sim", "ci_low", "ci_high"]],
+        "similarities": names})
 
 
-def _utility_figure(table: pd.DataFrame) -> str:
-    from ...report.figures import figure_to_svg, new_figure
-
-    attrs = list(dict.fromkeys(table["attribute"]))
-    fig, _ = new_figure(width=2.8 * len(attrs) + 1, height=3.0)
-    fig.clf()
-    axes = fig.subplots(1, len(attrs), squeeze=False)[0]
-    for ax, attr in zip(axes, attrs):
-        sub = table[table["attribute"] == attr]
-        metrics = list(dict.fromkeys(sub["metric"]))
-        groups = list(dict.fromkeys(sub["group"]))
-        x = np.arange(len(metrics))
-        w = 0.8 / max(1, len(groups))
-        for n, g in enumerate(groups):
-            t = sub[sub["group"] == g].set_index("metric").loc[metrics]
-            ax.bar(x + (n - (len(groups) - 1) / 2) * w, t["mean"], w,
-                   yerr=np.clip([t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]], 0, None),
-                   capsize=2,
-                   label=f"{g} (n={int(t['n_users'].iloc[0])})")
-        ax.set_xticks(x, metrics)
-        ax.set_title(f"by real {attr}")
-        ax.legend(fontsize=7)
-    fig.suptitle("Utility of neutral lists by user group (95% CI)")
-    return figure_to_svg(fig)
+def _utility_figure(table: pd.DataFrame) -> Figure:
+    """Utility of the neutral lists per real group with its CI and group size."""
+    return Figure("utility_by_group", {
+        "by_group": table[["attribute", "group", "metric", "mean", "ci_low", "ci_high",
+                           "n_users"]]})

@@ -11,6 +11,7 @@ from ...data import candidate_pool, sample_users
 from ...engine import chunked
 from ...errors import DatasetError
 from ...metrics import fairness as fm
+from ...results import Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -42,7 +43,8 @@ class ProviderFairness(Auditor):
         group shares, so exposure is compared on a representative pool). ``None`` ranks the
         whole catalog.
     plots : bool
-        Draw the figures (switch off in large seed sweeps: rendering costs seconds).
+        Attach the figure data to the result (kept for old specs; figure data is cheap:
+        drawing happens in the report).
     n_evidence : int
         Users shown as evidence.
     thresholds : dict, optional
@@ -255,22 +257,9 @@ class ProviderFairness(Auditor):
                 for _, share, n, item in cand[: self.n_evidence]]
 
 
-def _figure(table: pd.DataFrame, k: int) -> str:
-    from ...report.figures import figure_to_svg, new_figure
-
-    fig, ax = new_figure(width=max(4.5, 1.3 * len(table) + 2), height=3.0)
-    x = np.arange(len(table))
-    w = 0.27
-    ax.bar(x - w, table["catalog_share"], w, label="catalog share", color="#bbbbbb")
-    ax.bar(x, table["relevant_share"], w, label="relevant share", color="#8fb3d9")
-    ax.bar(x + w, table["exposure_share"], w, label=f"exposure share (top-{k})",
-           color="#d9822b",
-           yerr=np.clip([table["exposure_share"] - table["exposure_ci_low"],
-                         table["exposure_ci_high"] - table["exposure_share"]], 0, None),
-           capsize=2)
-    ax.set_xticks(x, table["group"])
-    ax.set_ylabel("share")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
-    ax.set_title("Exposure share vs catalog and relevant share (95% CI)", fontsize=8)
-    return figure_to_svg(fig)
+def _figure(table: pd.DataFrame, k: int) -> Figure:
+    """Exposure share with its CI beside the catalog and relevant shares, per group."""
+    return Figure("exposure_vs_share", {
+        "by_group": table[["group", "catalog_share", "relevant_share", "exposure_share",
+                           "exposure_ci_low", "exposure_ci_high"]],
+        "k": k})

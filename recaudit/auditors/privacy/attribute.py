@@ -28,6 +28,7 @@ import pandas as pd
 from ...metrics import privacy as pm
 from ...metrics.statistics import label_permutation_test
 from ...metrics.threads import single_threaded_blas
+from ...results import Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -176,36 +177,13 @@ class AttributeInference(Auditor):
                                  "top_items": ", ".join(data.titles.get(t, t)
                                                         for t in ranks[i].items[:3])})
             if len(values) == 2:
-                curves[attr] = pm.roc_curve(proba[:, 1], y)[:2]
+                fpr, tpr = pm.roc_curve(proba[:, 1], y)[:2]
+                curves[attr] = {"fpr": fpr, "tpr": tpr}
         if rows:
-            figs["auc_by_attribute"] = self._plot(pd.DataFrame(rows), curves)
+            table = pd.DataFrame(rows)
+            figs["auc_by_attribute"] = Figure("auc_by_attribute", {
+                "by_attribute": table[["attribute", "auc", "ci_low", "ci_high",
+                                       "history_auc"]],
+                "curves": curves})
         return self.result(metrics=metrics, tables={"attributes": pd.DataFrame(rows)},
                            figures=figs, evidence=evidence, notes=notes)
-
-    @staticmethod
-    def _plot(table: pd.DataFrame, curves: dict) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, axes = new_figure(7.0, 3.0)
-        fig.clf()
-        ax1, ax2 = fig.subplots(1, 2)
-        x = np.arange(len(table))
-        err = np.vstack([table["auc"] - table["ci_low"], table["ci_high"] - table["auc"]])
-        ax1.bar(x, table["auc"], yerr=err, capsize=3, label="model outputs")
-        ax1.scatter(x, table["history_auc"], color="black", marker="x", zorder=3,
-                    label="own history")
-        ax1.axhline(0.5, ls="--", color="grey", lw=0.8)
-        ax1.set_xticks(x, table["attribute"])
-        ax1.set_ylim(0, 1)
-        ax1.set_ylabel("ROC-AUC (out-of-fold)")
-        ax1.set_title("Attribute inference")
-        ax1.legend(fontsize=7)
-        for attr, (fpr, tpr) in curves.items():
-            ax2.plot(fpr, tpr, label=attr)
-        ax2.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
-        ax2.set_xlabel("false positive rate")
-        ax2.set_ylabel("true positive rate")
-        ax2.set_title("ROC (binary attributes)")
-        if curves:
-            ax2.legend(fontsize=7)
-        return figure_to_svg(fig)

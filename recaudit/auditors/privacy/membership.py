@@ -39,6 +39,7 @@ from scipy import stats
 
 from ...contract import Request
 from ...metrics import privacy as pm
+from ...results import Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -361,7 +362,7 @@ class MembershipInference(Auditor):
                          "tpr_at_0.1pct_fpr": value[2], "p_value": p,
                          "min_nonzero_fpr": 1.0 / max(n0, 1)})
             fpr, tpr, _ = pm.roc_curve(s, y)
-            curves[scope] = (fpr, tpr, value[0], n0)
+            curves[scope] = {"fpr": fpr, "tpr": tpr, "auc": value[0], "n_non_members": n0}
             if paired:
                 for t in np.argsort(-s)[:3]:
                     evidence.append({
@@ -370,30 +371,9 @@ class MembershipInference(Auditor):
                         "history_length": len(ex.requests[t].history),
                         "truly_member": bool(ex.labels[t]),
                         "attack_score": round(float(s[t]), 4)})
-        figures = {"roc_loglog": self._plot_roc(curves)} if curves else {}
+        figures = {"roc_loglog": Figure("roc_loglog", {"curves": curves})} if curves else {}
         notes.append(f"{len(ex.users)} users; with n non-members the smallest non-zero FPR is "
                      "1/n, so TPR at 0.1% FPR is the TPR at zero false positives when n < 1000.")
         return self.result(metrics=metrics, tables={"attacks": pd.DataFrame(rows)},
                            figures=figures, evidence=evidence, notes=notes)
 
-    @staticmethod
-    def _plot_roc(curves: dict) -> str:
-        """ROC curves on log-log axes (zeros drawn at half the smallest non-zero FPR)."""
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure(5.0, 4.0)
-        floor = min(1.0 / max(n0, 1) / 2 for (_, _, _, n0) in curves.values())
-        for scope, (fpr, tpr, value, _) in curves.items():
-            ax.plot(np.maximum(fpr, floor), np.maximum(tpr, floor),
-                    label=f"{scope} (AUC {value:.2f})")
-        grid = np.logspace(np.log10(floor), 0, 50)
-        ax.plot(grid, grid, ls="--", color="grey", lw=0.8, label="chance")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(floor, 1.0)
-        ax.set_ylim(floor, 1.05)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.set_title("Membership inference ROC (log-log)")
-        ax.legend(fontsize=7)
-        return figure_to_svg(fig)

@@ -34,6 +34,7 @@ from scipy import stats
 from ...contract import Request
 from ...metrics import privacy as pm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
+from ...results import Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -175,7 +176,7 @@ class Memorization(Auditor):
             table, evidence = self._paired_design(model, data, users, ctx, notes)
         metrics = list(table.pop("_metrics"))
         tables = {"continuation": table["summary"]}
-        figures = {"continuation": self._plot_rates(table["summary"])}
+        figures = {"continuation": self._rates_figure(table["summary"])}
         if self.canaries and {"train", "nll"} <= caps:
             m, t, fig, ev = self._canaries(model, data, ctx)
             metrics += m
@@ -292,19 +293,11 @@ class Memorization(Auditor):
                 break
         return out
 
-    def _plot_rates(self, summary: pd.DataFrame) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure(4.5, 3.0)
-        x = np.arange(len(summary))
-        w = 0.38
-        ax.bar(x - w / 2, summary["top1_rate"], w, label="top-1")
-        ax.bar(x + w / 2, summary[f"top{self.k}_rate"], w, label=f"top-{self.k}")
-        ax.set_xticks(x, summary["group"].str.replace("_", "-"))
-        ax.set_ylabel("exact next-item continuation rate")
-        ax.set_title("Prefix completion: members vs non-members")
-        ax.legend(fontsize=7)
-        return figure_to_svg(fig)
+    def _rates_figure(self, summary: pd.DataFrame) -> Figure:
+        """Top-1 and top-K continuation rates per group (members, non-members)."""
+        return Figure("memorization_continuation", {
+            "group": summary["group"], "top1_rate": summary["top1_rate"],
+            "topk_rate": summary[f"top{self.k}_rate"], "k": self.k})
 
     # ------------------------------------------------------------------ canaries
     def _canary_data(self, data: Any, seqs: list[tuple[str, ...]], rng: np.random.Generator):
@@ -382,18 +375,6 @@ class Memorization(Auditor):
         evidence = [{"canary": " > ".join(data.titles.get(i, i) for i in inserted[top]),
                      "exposure_bits": round(float(exp_in[top]), 3),
                      "max_bits": round(max_bits, 3)}]
-        return metrics, table, self._plot_exposure(exp_in, exp_ctl, max_bits), evidence
-
-    @staticmethod
-    def _plot_exposure(exp_in: np.ndarray, exp_ctl: np.ndarray, max_bits: float) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure(4.5, 3.0)
-        bins = np.linspace(0, max_bits, 16)
-        ax.hist(exp_ctl, bins=bins, alpha=0.6, label="control (never inserted)")
-        ax.hist(exp_in, bins=bins, alpha=0.6, label="inserted")
-        ax.set_xlabel("exposure (bits)")
-        ax.set_ylabel("canaries")
-        ax.set_title("Canary exposure")
-        ax.legend(fontsize=7)
-        return figure_to_svg(fig)
+        fig = Figure("canary_exposure", {"inserted": exp_in, "control": exp_ctl,
+                                         "max_bits": max_bits})
+        return metrics, table, fig, evidence

@@ -26,7 +26,7 @@ from ...metrics.statistics import bootstrap_ci, paired_bootstrap_ci
 from ...perturbations import PROMOTIONAL_WORDS, Vocabulary, title_words
 from ...perturbations.hotflip import hotflip_tokens
 from ...perturbations.synonyms import STOPWORDS
-from ...results import AuditResult
+from ...results import AuditResult, Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -222,7 +222,10 @@ class ItemTextAttack(Auditor):
                           f"{self.max_edits} edits; guidance: "
                         + ("HotFlip gradients" if guided else "gradient-free") + ".")
         return self.result(metrics=metrics, tables={"targets": table},
-                           figures={"exposure_by_target": self._plot(table)},
+                           figures={"exposure_by_target": Figure("exposure_by_target", {
+                               "by_target": table[["item_id", "exposure_before",
+                                                   "exposure_after", "edits"]],
+                               "k": self.k, "success_margin": self.success_margin})},
                            evidence=self._evidence(table), notes=notes)
 
     def _targets(self, data: Any, ctx: AuditContext) -> list[str]:
@@ -436,24 +439,6 @@ class ItemTextAttack(Auditor):
         return metrics, table, gain
 
     # ------------------------------------------------------------------ report pieces
-    def _plot(self, table: pd.DataFrame) -> str:
-        from ...report.figures import figure_to_svg, new_figure
-
-        fig, ax = new_figure(5.5, 0.35 * len(table) + 1.4)
-        y = np.arange(len(table))
-        ax.barh(y - 0.2, table["exposure_before"], height=0.4, color="#8c8c8c",
-                label="original title")
-        ax.barh(y + 0.2, table["exposure_after"], height=0.4, color="#c44e52",
-                label="adversarial title")
-        ax.set_yticks(y, [f"{i} ({e} edits)" for i, e in zip(table["item_id"],
-                                                              table["edits"])])
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1.02)
-        ax.set_xlabel(f"exposure: share of users with the item in their top-{self.k}")
-        ax.set_title(f"Title attack (success = gain > {self.success_margin})")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False)
-        return figure_to_svg(fig)
-
     def _evidence(self, table: pd.DataFrame) -> list[dict]:
         rows = table.sort_values("exposure_gain", ascending=False, kind="stable")
         return [{

@@ -21,7 +21,7 @@ from ...metrics.agreement import jaccard_at_k, kendall_tau, rbo
 from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from ...perturbations import Perturbation, as_perturbations
-from ...results import AuditResult
+from ...results import AuditResult, Figure
 from .._base import AuditContext, Auditor
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
@@ -173,7 +173,13 @@ class PromptRobustness(Auditor):
         return self.result(
             metrics=metrics,
             tables={"per_perturbation": table},
-            figures={"stability_by_perturbation": self._plot(table)},
+            figures={"stability_by_perturbation": Figure("stability_by_perturbation", {
+                "by_perturbation": table[["perturbation", "rbo", "rbo_ci_low", "rbo_ci_high",
+                                          "ndcg_drop", "ndcg_drop_ci_low",
+                                          "ndcg_drop_ci_high"]],
+                "thresholds": {col: [self.threshold_for(col, p) for p in table["perturbation"]]
+                               for col in ("rbo", "ndcg_drop")},
+                "k": self.k})},
             evidence=self._evidence(model, data, perts, base, perturbed, lists, per_user),
             notes=notes,
         )
@@ -255,30 +261,6 @@ class PromptRobustness(Auditor):
         return metrics, pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ report pieces
-    def _plot(self, table: pd.DataFrame) -> str:
-        from ...report.figures import figure_to_svg, plt
-
-        fig, (ax1, ax2) = plt.subplots(1, 2, sharey=True, layout="constrained",
-                                       figsize=(7.0, 0.32 * len(table) + 1.4))
-        y = np.arange(len(table))
-        for ax, col, label in ((ax1, "rbo", "RBO (1 = unchanged)"),
-                               (ax2, "ndcg_drop", f"NDCG@{self.k} drop (0 = none)")):
-            v = table[col].to_numpy(float)
-            lo = np.clip(v - table[f"{col}_ci_low"].to_numpy(float), 0, None)
-            hi = np.clip(table[f"{col}_ci_high"].to_numpy(float) - v, 0, None)
-            ax.barh(y, v, xerr=[lo, hi], color="#4c72b0", alpha=0.85, capsize=2)
-            for n, name in enumerate(table["perturbation"]):
-                thr = self.threshold_for(col, name)
-                if thr is not None:
-                    ax.plot([thr, thr], [n - 0.4, n + 0.4], color="#c44e52", lw=1.5)
-            ax.set_xlabel(label)
-            ax.axvline(1.0 if col == "rbo" else 0.0, color="grey", lw=0.5)
-        ax1.set_yticks(y, table["perturbation"])
-        ax1.invert_yaxis()
-        ax1.set_xlim(0, 1.05)
-        fig.suptitle("Stability under prompt perturbations (95% CI; red: threshold)")
-        return figure_to_svg(fig)
-
     def _evidence(self, model, data, perts, base, perturbed, lists, per_user) -> list[dict]:
         has_prompt = "prompt" in set(getattr(model, "capabilities", ()) or ())
         titles = data.titles

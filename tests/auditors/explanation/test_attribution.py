@@ -9,6 +9,7 @@ import pytest
 import recaudit as ra
 from recaudit.auditors import AuditContext, assign_verdicts
 from recaudit.auditors.explanation.attribution import AttributionFaithfulness
+from recaudit.report import draw
 from recaudit.testing.zoo.explanation import HistoryBlindRecommender, LastItemRecommender
 
 from ...conftest import SEEDS
@@ -75,7 +76,7 @@ def test_result_shape_tables_figures_evidence(worlds):
     assert res.family == "explanation" and res.auditor == "attribution_faithfulness"
     assert {"attribution_heat_strip", "deletion_insertion_curves",
             "faithfulness_margin"} <= set(res.figures)
-    assert all(svg.startswith("<svg") for svg in res.figures.values())
+    assert all(draw(fig).startswith("<svg") for fig in res.figures.values())
     att = res.tables["attributions"]
     assert set(att["method"]) == {"feature_ablation", "shapley_sampling"}
     assert set(att["kind"]) == {"history", "profile"}

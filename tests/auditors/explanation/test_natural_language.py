@@ -10,6 +10,7 @@ from recaudit.auditors import AuditContext, assign_verdicts
 from recaudit.auditors.explanation.natural_language import ExplanationFaithfulness, cited_items
 from recaudit.explain import ExplainingLM
 from recaudit.models import Explanation
+from recaudit.report import draw
 from recaudit.testing.zoo.explanation import (
     DishonestExplainer,
     HonestExplainer,
@@ -84,7 +85,7 @@ def test_leave_one_out_explaining_wrapper_is_faithful(worlds):
 def test_result_has_figure_table_evidence(worlds):
     data = worlds[1]
     res = _run(HonestExplainer(LastItemRecommender(data), data), data, 1, n_users=30)
-    assert res.figures["change_rates"].startswith("<svg")
+    assert draw(res.figures["change_rates"]).startswith("<svg")
     assert len(res.tables["explanations"]) == 30
     ev = res.evidence[0]
     assert {"user", "explanation", "cited", "changed_when_cited_removed"} <= set(ev)

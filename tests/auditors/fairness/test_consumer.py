@@ -13,6 +13,7 @@ from recaudit.auditors.fairness.consumer import ConsumerFairness, build_history
 from recaudit.auditors.fairness.vocabulary import FAIRLLM_VOCABULARY
 from recaudit.data import candidate_pool
 from recaudit.metrics.ranking import hit_at_k, ndcg_at_k
+from recaudit.report import draw
 from recaudit.testing.zoo.fairness import GenderSensitive, ProfileBlind
 
 from ...conftest import SEEDS
@@ -67,8 +68,8 @@ def test_metric_names_scopes_and_blind_similarities(small_world, ctx):
     assert set(table.loc[table["scope"] == "gender×age_group", "value"]) == {
         f"{g}×{a}" for g in ("female", "male") for a in ("middle-aged", "senior", "young")}
     assert res.metric("snsr_jaccard", "gender").p_value == 1.0
-    assert res.figures["similarity_by_value"].startswith("<svg")
-    assert res.figures["utility_by_group"].startswith("<svg")
+    assert draw(res.figures["similarity_by_value"]).startswith("<svg")
+    assert draw(res.figures["utility_by_group"]).startswith("<svg")
     assert res.evidence == []  # nothing changed, nothing to show
 
 

@@ -9,6 +9,7 @@ import recaudit as ra
 from recaudit.auditors import AuditContext, assign_verdicts, get_auditor_class
 from recaudit.auditors.robustness.item_text import ItemTextAttack
 from recaudit.models import BaseRecommender, Ranking
+from recaudit.report import draw
 from recaudit.testing.zoo.robustness import BrittleTitleModel, RobustTitleModel
 
 from ...conftest import SEEDS
@@ -103,7 +104,7 @@ def test_result_pieces(small_world):
         assert np.isfinite(m.value) and m.ci_low <= m.value + 1e-9 <= m.ci_high + 2e-9
     m = res.metric("attack_success_rate")
     assert m.threshold == 0.2 and m.p_value < 0.01 and not m.higher_is_better
-    assert res.figures["exposure_by_target"].startswith("<svg")
+    assert draw(res.figures["exposure_by_target"]).startswith("<svg")
     ev = res.evidence[0]
     assert ev["adversarial_title"] != ev["original_title"]
     assert ev["exposure_after"] > ev["exposure_before"]

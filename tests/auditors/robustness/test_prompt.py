@@ -12,6 +12,7 @@ from recaudit.auditors import AuditContext, assign_verdicts, get_auditor_class
 from recaudit.auditors.robustness.prompt import PromptRobustness
 from recaudit.metrics.agreement import rbo
 from recaudit.models import BaseRecommender, Ranking
+from recaudit.report import draw
 from recaudit.testing.zoo.robustness import BrittleTitleModel, RobustTitleModel
 
 from ...conftest import SEEDS
@@ -126,7 +127,7 @@ def test_result_pieces(small_world):
         assert res.metric("rbo", scope).p_value is not None
         assert res.metric("rbo", scope).threshold == 0.5
         assert res.metric("ndcg_drop", scope).p_value is not None
-    assert res.figures["stability_by_perturbation"].startswith("<svg")
+    assert draw(res.figures["stability_by_perturbation"]).startswith("<svg")
     ev = res.evidence[0]
     assert ev["perturbation"] == "typos"
     assert "Watched:" in ev["original_prompt"] and ev["original_prompt"] != ev[

@@ -154,14 +154,7 @@ def test_large_batches_print_a_cost_estimate(world, capsys):
     assert chat.last_estimate.requests == 6
 
 
-def test_estimate_audit_counts_uncached_requests(world, tmp_path, capsys, monkeypatch):
-    from recaudit.auditors import get_auditor_class
-
-    for name in ("position_bias", "popularity_bias"):  # figures are not under test here
-        cls = get_auditor_class(name)
-        for attr in ("_plot_positions", "_plot_top1", "_plot_by_rank", "_plot_lift"):
-            if hasattr(cls, attr):
-                monkeypatch.setattr(cls, attr, lambda *a: "<svg/>")
+def test_estimate_audit_counts_uncached_requests(world, tmp_path, capsys):
     auditors = [("popularity_bias", {"n_users": 10}),
                 ("position_bias", {"n_users": 4, "n_shuffles": 2})]
     with ChatServer(ScoringModel(world), world) as server:
