@@ -26,6 +26,7 @@ from recaudit.auditors.explanation.natural_language import (  # noqa: E402
     ExplanationFaithfulness,
 )
 from recaudit.explain import ExplainingLM  # noqa: E402
+from recaudit.report import draw
 
 
 def _fmt(m) -> str:
@@ -47,7 +48,7 @@ def _run(name, auditor, model, data, ctx, out: Path, summary: dict) -> None:
     for ev in res.evidence[:2]:
         print(f"  evidence: {ev}")
     for fig, svg in res.figures.items():
-        (out / f"{name}__{res.auditor}__{fig}.svg").write_text(svg, encoding="utf-8")
+        (out / f"{name}__{res.auditor}__{fig}.svg").write_text(draw(svg), encoding="utf-8")
     summary[f"{name}/{res.auditor}"] = {
         "seconds": round(seconds, 2),
         "metrics": [{k: m.to_dict()[k] for k in ("name", "scope", "value", "ci_low", "ci_high",

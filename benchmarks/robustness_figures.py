@@ -30,6 +30,7 @@ import recaudit as ra  # noqa: E402
 from recaudit.auditors import AuditContext, assign_verdicts  # noqa: E402
 from recaudit.auditors.robustness.item_text import ItemTextAttack  # noqa: E402
 from recaudit.auditors.robustness.prompt import PromptRobustness  # noqa: E402
+from recaudit.report import draw
 
 MODELS = {
     "tiny_lm": lambda data, seed: ra.models.train_tiny_lm(data, seed=seed, progress=False),
@@ -95,7 +96,7 @@ def main() -> None:
         for res in (pr, ita):
             for fig, svg in res.figures.items():
                 path = args.out / f"{name}_{res.auditor}_{fig}.svg"
-                path.write_text(svg, encoding="utf-8")
+                path.write_text(draw(svg), encoding="utf-8")
                 print("wrote", path)
 
 

@@ -9,7 +9,15 @@ import numpy as np
 
 import recaudit as ra
 from recaudit.metrics.statistics import bootstrap_ci, one_sample_test
-from recaudit.report.figures import figure_to_svg, new_figure
+from recaudit.report import drawer, figure_to_svg, new_figure
+
+
+@drawer("share_histogram")  # the report draws figure data through the drawer of its kind
+def share_histogram(data: dict) -> str:
+    fig, ax = new_figure()
+    ax.hist(data["share"], bins=10, range=(0, 1))
+    ax.set(xlabel="share of the list already seen", ylabel="users")
+    return figure_to_svg(fig)
 
 
 @ra.register_auditor("repeat_recommendations")
@@ -36,16 +44,14 @@ class RepeatRecommendations(ra.Auditor):
         rankings = model.rank([data.request(u) for u in users], self.k)  # one batch call
         share = np.array([len(set(r.items) & set(data.train_histories[u])) / self.k
                           for u, r in zip(users, rankings)])
-        fig, ax = new_figure()
-        ax.hist(share, bins=10, range=(0, 1))
-        ax.set(xlabel="share of the list already seen", ylabel="users")
         worst = int(np.argmax(share))
         return self.result(
             metrics=[self.metric(  # direction and description come from the declaration
                 "repeat_share", share.mean(),
                 ci=bootstrap_ci(share, n_resamples=ctx.n_bootstrap, seed=ctx.subseed("ci")),
                 p_value=one_sample_test(share, null=self.threshold_for("repeat_share")))],
-            figures={"repeat share per user": figure_to_svg(fig)},
+            # an auditor measures, the report draws: hand it the values, not a picture
+            figures={"repeat share per user": ra.Figure("share_histogram", {"share": share})},
             evidence=[{"user": users[worst], "share": float(share[worst]),
                        "recommended": ", ".join(rankings[worst].items[:5])}])
 

@@ -1,12 +1,11 @@
 """Faster CPU kernels for the same float32 model: oneDNN linears, a fused tanh GELU.
 
-torch runs ``nn.Linear`` on the CPU through its BLAS (MKL in the official wheels). Measured
-on the 2-core AMD EPYC (AVX-512) this project develops on, MKL's float32 GEMM reaches about
-200 GFLOPS on MiniLM's shapes where torch's own oneDNN kernel,
-``torch.ops.mkldnn._linear_pointwise`` (the op ``torch.compile`` lowers CPU linears to),
-reaches about 440 (``benchmarks/bench_fast_cpu.py``). Both compute in float32: outputs agree
-to float rounding (max |diff| ~1e-7 on unit-norm embeddings), the same noise as a change of
-batch shape (see CONTRIBUTING, "Floats are not bitwise across shapes").
+torch runs ``nn.Linear`` on the CPU through its BLAS (MKL in the official wheels); torch's
+own oneDNN kernel, ``torch.ops.mkldnn._linear_pointwise`` (the op ``torch.compile`` lowers
+CPU linears to), is faster on the shapes here (``benchmarks/bench_fast_cpu.py``;
+docs/measurements.md). Both compute in float32: outputs agree to float rounding, the same
+noise as a change of batch shape (see CONTRIBUTING, "Floats are not bitwise across
+shapes").
 
 :func:`use_onednn_linears` swaps a model's ``nn.Linear`` modules for :class:`OneDNNLinear`
 in place. It is a no-op where oneDNN is absent (non-x86 builds), when the op is missing from
@@ -17,12 +16,11 @@ trains, runs gradients (Captum) and moves to a GPU unchanged in results.
 
 :func:`use_fused_tanh_gelu` replaces transformers' ``NewGELUActivation`` (GPT-2's
 ``gelu_new``: the tanh approximation written as five elementwise torch ops) by
-``PytorchGELUTanh`` (the same formula in one fused kernel, ``F.gelu(approximate="tanh")``).
-On the tiny LM's prompt pass the Python version was 40% of the time (profile of
-``score``, 16 prompts of 183 tokens); summed title log-probabilities move by < 1e-5.
+``PytorchGELUTanh`` (the same formula in one fused kernel, ``F.gelu(approximate="tanh")``);
+summed title log-probabilities move by float rounding only.
 
-Hand-written rather than ``torch.compile``: compiling needs a C++ toolchain at run time and
-about a minute per model and shape family, which an audit on 2 cores cannot spend.
+Hand-written rather than ``torch.compile``, which needs a C++ toolchain at run time and a
+compile per model and shape family.
 """
 
 from __future__ import annotations
