@@ -151,6 +151,7 @@ class ChatServer:
         self.answered = 0  # of them answered with a ranking
         self.in_flight = 0
         self.max_in_flight = 0  # most chat requests handled at once
+        self.arrivals: list[float] = []  # time.monotonic() of each chat request, in order
         self.last_body: dict[str, Any] | None = None
         self.httpd = ThreadingHTTPServer((host, int(port)), _handler(self))
         self.httpd.daemon_threads = True
@@ -189,6 +190,7 @@ class ChatServer:
         or ``garbage-json``."""
         with self._lock:
             self.chat_requests += 1
+            self.arrivals.append(time.monotonic())
             u = self._rng.random()
             if u < self.fail_rate:
                 return "500" if self._rng.random() < 0.5 else "429"

@@ -4,9 +4,9 @@ FaiRLLM and LLMRank audited ChatGPT through its API; local models are served the
 by vLLM, llama.cpp, Ollama and ``recaudit serve``. A request becomes system and user
 messages (:mod:`._chat_templates`), the answer's free text becomes a top-K list
 (:func:`._chat_parse.parse_list`), and each entry is mapped to the catalog by
-:class:`._matching.CatalogMatcher` (exact, normalised, fuzzy); entries that match nothing, or name an item outside the request's
-candidates, are counted in ``Ranking.hallucinated`` and the answer is kept in
-``Ranking.raw``.
+:class:`._matching.CatalogMatcher` (exact, normalised, fuzzy); entries that match nothing,
+or name an item outside the request's candidates, are counted in ``Ranking.hallucinated``
+and the answer is kept in ``Ranking.raw``.
 
 The client is the ``openai`` package with its own retries off: this module retries
 timeouts, connection errors, 408/409/429/5xx and malformed answers itself, with exponential
@@ -15,6 +15,11 @@ the final error says what was wrong. Requests of one ``rank`` call run concurren
 thread pool of ``concurrency`` workers; the engine sends at most ``batch_size`` requests per
 call (``max_batch_size``) and commits each batch to its cache, so a crash loses at most one
 batch and a re-run sends only what is missing.
+
+``requests_per_minute`` and ``tokens_per_minute`` keep the client within a provider's limits
+(:mod:`._limits`): token buckets shared by all in-flight requests pace the sends (tokens
+estimated from the prompt before sending, reconciled with the answer's ``usage``), and each
+429 halves the in-flight limit, which grows back by one after ten successes in a row.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from ..prompts import (
     answer_to_ranking,
     chat_template,
 )
+from ._limits import Throttle, per_minute
 
 #: Characters per token assumed by :meth:`ChatRecommender.estimate_cost` (the usual rule of
 #: thumb for English text and BPE tokenizers; no tokenizer of the served model is at hand).
@@ -54,26 +60,50 @@ class _BadAnswer(Exception):
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """Requests and approximate tokens an audit will send (``CHARS_PER_TOKEN`` per token).
+    """Requests and approximate tokens an audit will send (``CHARS_PER_TOKEN`` per token),
+    and, under rate limits, the least time they take (:attr:`minutes`).
 
     Examples
     --------
-    >>> CostEstimate(requests=2, prompt_tokens=300, completion_tokens=100).total_tokens
-    400
+    >>> est = CostEstimate(requests=192, prompt_tokens=300, completion_tokens=100,
+    ...                    requests_per_minute=60)
+    >>> est.total_tokens, est.minutes
+    (400, 3.2)
+    >>> str(est).split("; ")[-1]
+    '≈ 3.2 min at 60 requests/min'
     """
 
     requests: int
     prompt_tokens: int
     completion_tokens: int
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def minutes(self) -> float | None:
+        """Minutes the rate limits need for these requests (latency and retries aside), the
+        slower of the two limits; ``None`` without limits."""
+        times = [n / rate for n, rate in ((self.requests, self.requests_per_minute),
+                                          (self.total_tokens, self.tokens_per_minute))
+                 if rate]
+        return max(times) if times else None
+
     def __str__(self) -> str:
-        return (f"{self.requests} chat request(s), about {self.prompt_tokens:,} prompt + "
+        text = (f"{self.requests} chat request(s), about {self.prompt_tokens:,} prompt + "
                 f"{self.completion_tokens:,} completion tokens (~{CHARS_PER_TOKEN:g} "
                 "characters per token)")
+        minutes = self.minutes
+        if minutes is None:
+            return text
+        limits = " and ".join(f"{_number(rate)} {what}/min" for rate, what in (
+            (self.requests_per_minute, "requests"), (self.tokens_per_minute, "tokens"))
+            if rate)
+        took = f"{minutes:.1f} min" if minutes >= 1 else f"{math.ceil(minutes * 60)} s"
+        return f"{text}; ≈ {took} at {limits}"
 
 
 class ChatRecommender(BaseRecommender):
@@ -107,7 +137,17 @@ class ChatRecommender(BaseRecommender):
         Retry ``n`` waits ``min(max_backoff, backoff * 2**n)`` seconds times a random
         factor in [0.5, 1] (jitter), or the server's ``Retry-After`` when it sends one.
     concurrency : int
-        Most requests in flight at once.
+        Most requests in flight at once. Each HTTP 429 halves the in-flight limit (once per
+        burst of 429s), ten successes in a row raise it by one, never below 1 nor above
+        ``concurrency`` (:attr:`in_flight_limit`).
+    requests_per_minute, tokens_per_minute : float, optional
+        Provider limits to stay within (``None``: unlimited): token buckets shared by all
+        in-flight requests space the sends evenly, so any window of ``W`` seconds holds at
+        most ``1 + W * requests_per_minute / 60`` requests (retries included). Tokens are
+        estimated before sending as for :meth:`estimate_cost` (characters / 4; a reply of
+        ``k`` titles, at most ``max_tokens``) and reconciled with the answer's ``usage``
+        when it reports one. The limits hold per object: process or Ray executors' replicas
+        each keep their own.
     batch_size : int
         Most requests per engine batch (``max_batch_size``): the engine caches answers
         batch by batch, so a crash loses at most this many.
@@ -135,6 +175,8 @@ class ChatRecommender(BaseRecommender):
                  seed: int | None = 0, max_tokens: int | None = None, timeout: float = 60.0,
                  max_retries: int = 5, backoff: float = 0.5, max_backoff: float = 30.0,
                  concurrency: int = 8, batch_size: int = 16,
+                 requests_per_minute: float | None = None,
+                 tokens_per_minute: float | None = None,
                  match_threshold: float = FUZZY_THRESHOLD, estimate_above: int = 200,
                  client: Any = None) -> None:
         if not str(base_url).startswith(("http://", "https://")):
@@ -144,6 +186,8 @@ class ChatRecommender(BaseRecommender):
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if int(max_retries) < 0 or float(timeout) <= 0:
             raise ValueError("max_retries must be >= 0 and timeout > 0")
+        self.requests_per_minute = per_minute("requests_per_minute", requests_per_minute)
+        self.tokens_per_minute = per_minute("tokens_per_minute", tokens_per_minute)
         self.base_url = str(base_url).rstrip("/")
         self.model = str(model)
         self.data = data
@@ -166,8 +210,19 @@ class ChatRecommender(BaseRecommender):
         self._count_lock = threading.Lock()
         self._jitter = random.Random()
         self._fingerprint: str | None = None
+        self._mean_title: float | None = None
         self.last_estimate: CostEstimate | None = None
         self.http_requests = 0  # attempts sent, retries included
+        self.throttle = self._new_throttle()
+
+    def _new_throttle(self) -> Throttle:
+        return Throttle(self.concurrency, self.requests_per_minute, self.tokens_per_minute)
+
+    @property
+    def in_flight_limit(self) -> int:
+        """Most requests in flight now: ``concurrency``, halved by each burst of HTTP 429s,
+        raised by one after ten successes in a row (``throttle.gate.history`` lists them)."""
+        return self.throttle.limit
 
     # ------------------------------------------------------------------ protocol
     def fingerprint(self) -> str:
@@ -197,13 +252,14 @@ class ChatRecommender(BaseRecommender):
         if len(requests) >= self.estimate_above:
             self.announce_work("rank", requests, [k] * len(requests))
         msgs = [self.messages(r, k) for r in requests]
+        tokens = [sum(self._tokens(m, r, k)) for m, r in zip(msgs, requests)]
         workers = min(self.concurrency, len(msgs))
         if workers == 1:
-            texts = [self.complete(m) for m in msgs]
+            texts = [self.complete(m, t) for m, t in zip(msgs, tokens)]
         else:
             with ThreadPoolExecutor(max_workers=workers,
                                     thread_name_prefix="recaudit-chat") as pool:
-                texts = list(pool.map(self.complete, msgs))
+                texts = list(pool.map(self.complete, msgs, tokens))
         return [self.to_ranking(t, r, k) for t, r in zip(texts, requests)]
 
     # ------------------------------------------------------------------ parsing
@@ -224,16 +280,30 @@ class ChatRecommender(BaseRecommender):
         """
         requests = list(requests)
         ks = [int(k)] * len(requests) if isinstance(k, (int, float)) else [int(x) for x in k]
-        titles = list(self.data.titles.values())
-        mean_title = sum(len(t) for t in titles) / max(1, len(titles))
         prompt = completion = 0
         for r, kk in zip(requests, ks):
-            msgs = self.messages(r, kk)
-            prompt += math.ceil(sum(len(m["content"]) for m in msgs) / CHARS_PER_TOKEN)
-            prompt += 4 * len(msgs)
-            n = kk if r.candidates is None else min(kk, len(r.candidates))
-            completion += math.ceil(n * (mean_title + 4) / CHARS_PER_TOKEN)
-        return CostEstimate(len(requests), prompt, completion)
+            p, c = self._tokens(self.messages(r, kk), r, kk, cap=False)
+            prompt += p
+            completion += c
+        return CostEstimate(len(requests), prompt, completion, self.requests_per_minute,
+                            self.tokens_per_minute)
+
+    def _tokens(self, messages: list[dict[str, str]], request: Request | None, k: int,
+                cap: bool = True) -> tuple[int, int]:
+        """Estimated prompt and completion tokens of one request (see :meth:`estimate_cost`;
+        with ``cap`` the completion is at most ``max_tokens``)."""
+        prompt = math.ceil(sum(len(m["content"]) for m in messages) / CHARS_PER_TOKEN)
+        prompt += 4 * len(messages)
+        if request is None:
+            return prompt, int(self.max_tokens or 0)
+        if self._mean_title is None:
+            titles = list(self.data.titles.values())
+            self._mean_title = sum(len(t) for t in titles) / max(1, len(titles))
+        n = k if request.candidates is None else min(k, len(request.candidates))
+        completion = math.ceil(n * (self._mean_title + 4) / CHARS_PER_TOKEN)
+        if cap and self.max_tokens is not None:
+            completion = min(completion, int(self.max_tokens))
+        return prompt, completion
 
     def announce_work(self, method: str, requests: Sequence[Request],
                       args: Sequence[Any]) -> CostEstimate | None:
@@ -292,18 +362,34 @@ class ChatRecommender(BaseRecommender):
             params["max_tokens"] = int(self.max_tokens)
         return params
 
-    def complete(self, messages: list[dict[str, str]]) -> str:
-        """The assistant's text for ``messages``, with retries; raises :class:`EndpointError`."""
+    def complete(self, messages: list[dict[str, str]], tokens: int | None = None) -> str:
+        """The assistant's text for ``messages``, with retries; raises :class:`EndpointError`.
+
+        Every attempt passes the :attr:`throttle`: an in-flight slot, then the rate limits,
+        charged ``tokens`` (estimated from ``messages`` when not given) and reconciled with
+        the answer's ``usage``.
+        """
         import openai
 
         params = self._params(messages)
+        if tokens is None:
+            tokens = sum(self._tokens(messages, None, 0))
+        throttle = self.throttle
+        client = self.client  # built before the first send is scheduled, not after
         problem = ""
         for attempt in range(self.max_retries + 1):
             wait = None
+            ticket = throttle.gate.acquire()
+            outcome = "failed"
             try:
+                throttle.wait(tokens)
                 with self._count_lock:
                     self.http_requests += 1
-                return _content(self.client.chat.completions.create(**params))
+                resp = client.chat.completions.create(**params)
+                text = _content(resp)
+                outcome = "ok"
+                throttle.settle(tokens, _usage(resp))
+                return text
             except openai.APITimeoutError:
                 problem = f"no answer within the {self.timeout:g} s timeout"
             except openai.APIConnectionError as exc:
@@ -316,10 +402,14 @@ class ChatRecommender(BaseRecommender):
                         f"{self.model!r}: {_short(getattr(exc, 'message', exc))}") from None
                 problem = f"HTTP {code} ({_short(getattr(exc, 'message', exc))})"
                 wait = _retry_after(exc)
+                if code == 429:
+                    outcome = "rate_limited"
             except openai.APIResponseValidationError as exc:
                 problem = f"an answer that is not a chat completion ({_short(exc)})"
             except _BadAnswer as exc:
                 problem = str(exc)
+            finally:
+                throttle.gate.release(ticket, outcome)
             if attempt < self.max_retries:
                 time.sleep(self._delay(attempt, wait))
         raise EndpointError(f"chat endpoint {self.base_url} (model {self.model!r}): {problem}; "
@@ -334,13 +424,14 @@ class ChatRecommender(BaseRecommender):
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (for process or Ray executors): the client and lock are rebuilt."""
         state = dict(self.__dict__)
-        state.update(_client=None, _client_lock=None, _count_lock=None)
+        state.update(_client=None, _client_lock=None, _count_lock=None, throttle=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._client_lock = threading.Lock()
         self._count_lock = threading.Lock()
+        self.throttle = self._new_throttle()
 
     def __repr__(self) -> str:
         return (f"ChatRecommender({self.base_url!r}, model={self.model!r}, "
@@ -348,6 +439,11 @@ class ChatRecommender(BaseRecommender):
 
 
 # ---------------------------------------------------------------------- helpers
+def _number(x: float) -> str:
+    """``1,200`` for 1200.0, ``0.5`` for 0.5."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.6g}"
+
+
 def _short(text: Any, n: int = 120) -> str:
     s = " ".join(str(text).split())
     return s if len(s) <= n else s[:n - 3] + "..."
@@ -369,6 +465,16 @@ def _retry_after(exc: Any) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _usage(resp: Any) -> int | None:
+    """Tokens an answer's ``usage`` reports (``total_tokens``, else prompt + completion)."""
+    usage = getattr(resp, "usage", None)
+    total = getattr(usage, "total_tokens", None)
+    if isinstance(total, int) and not isinstance(total, bool):
+        return total
+    parts = [getattr(usage, key, None) for key in ("prompt_tokens", "completion_tokens")]
+    return sum(parts) if all(isinstance(p, int) for p in parts) else None
 
 
 def _content(resp: Any) -> str:
