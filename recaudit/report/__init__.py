@@ -1,5 +1,6 @@
 """Reports: the :class:`AuditReport` (versioned JSON), HTML (Jinja2 templates, inline SVG
-figures) and :class:`ReportDiff` (two runs side by side).
+figures), JUnit XML and a Markdown scorecard for CI, and :class:`ReportDiff` (two runs side
+by side).
 
 Names are imported on first use, so ``import recaudit`` does not pull in matplotlib.
 """
@@ -11,6 +12,8 @@ _LAZY = {
     "render_html": "._html",
     "sanitize_svg": "._html",
     "content_security_policy": "._html",
+    "render_junit": "._junit",
+    "render_markdown": "._markdown",
     "ReportDiff": "._diff",
     "CheckChange": "._diff",
     "migrate": "._report",
