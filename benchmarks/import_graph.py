@@ -41,6 +41,7 @@ LAYERS = {
     "recaudit.report": 6,
     "recaudit.audit": 7,
     "recaudit.testing": 7,
+    "recaudit.tracking": 7,
     "recaudit.study": 8,
     "recaudit.ablation": 8,
     "recaudit.compare": 8,

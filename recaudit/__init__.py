@@ -40,6 +40,7 @@ _LAZY = {
     "engine": None,
     "report": None,
     "runner": None,
+    "tracking": None,
 }
 
 __all__ = [
