@@ -141,6 +141,10 @@ class Ranking:
     that can emit repeats, e.g. by free-text generation, keeps the first occurrence before
     building its ``Ranking``), so list metrics never have to choose how to count a repeat.
     ``hallucinated`` counts generated outputs that matched no catalog item (free generation).
+    ``answered=False`` says the model holds no answer for the request at all (a
+    :class:`~recaudit.models.LoggedRecommender` whose log has no list for that user and
+    stated profile): the ranking is empty, and auditors leave it out and say so rather
+    than read it as a list the user was shown.
 
     Examples
     --------
@@ -156,6 +160,7 @@ class Ranking:
     scores: tuple[float, ...] | None = None
     hallucinated: int = 0
     raw: str | None = field(default=None, compare=False)
+    answered: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "items", tuple(str(i) for i in self.items))
@@ -163,6 +168,8 @@ class Ranking:
         if reps:
             raise ValueError(f"Ranking repeats item(s) {reps}; a ranking lists each item once "
                              "(keep the first occurrence)")
+        if not self.answered and self.items:
+            raise ValueError("an unanswered Ranking (answered=False) lists no item")
         if self.scores is not None:
             object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
             if len(self.scores) != len(self.items):
@@ -173,15 +180,19 @@ class Ranking:
         return self.items[:k]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"items": list(self.items),
-                "scores": None if self.scores is None else list(self.scores),
-                "hallucinated": self.hallucinated, "raw": self.raw}
+        out = {"items": list(self.items),
+               "scores": None if self.scores is None else list(self.scores),
+               "hallucinated": self.hallucinated, "raw": self.raw}
+        if not self.answered:  # only then: an answered ranking keeps its old form
+            out["answered"] = False
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Ranking:
         s = d.get("scores")
         return cls(items=tuple(d["items"]), scores=None if s is None else tuple(s),
-                   hallucinated=int(d.get("hallucinated", 0)), raw=d.get("raw"))
+                   hallucinated=int(d.get("hallucinated", 0)), raw=d.get("raw"),
+                   answered=bool(d.get("answered", True)))
 
 
 @runtime_checkable

@@ -6,6 +6,7 @@
 ``models.encoders``     zero-shot recommenders on the packaged MiniLM sentence encoder
 ``models.api``          a chat endpoint (``ChatRecommender``) or any function
 ``models.classic``      most popular, random, item kNN, SASRec: the non-language references
+``models.logged``       top-K lists a recommender produced elsewhere (``LoggedRecommender``)
 ``models.paradigms``    the training paradigms of the paradigm study (one module per arm)
 ``models.prompts``      prompt text in, ranking out: what ``lm`` and ``api`` share
 ``models._kinds``       the ``model: {kind: ...}`` table a spec names (:data:`MODEL_KINDS`)
@@ -45,6 +46,7 @@ _LAZY = {
     "ItemKNN": ".classic",
     "SASRec": ".classic",
     "SASRecConfig": ".classic",
+    "LoggedRecommender": ".logged",
     "train_prompt_tuning": ".paradigms",
     "SoftPromptConfig": ".paradigms",
     "PromptTunedRecommender": ".paradigms",
@@ -77,6 +79,6 @@ __all__ = ["CAPABILITIES", "BaseRecommender", "Explanation", "GradientHandle", "
            "Recommender", "Request", "has_capabilities", "stable_hash", *_LAZY]
 
 #: The role groups, reachable as ``ra.models.lm`` and so on without an import.
-GROUPS = ("lm", "encoders", "api", "classic", "paradigms", "prompts")
+GROUPS = ("lm", "encoders", "api", "classic", "logged", "paradigms", "prompts")
 
 __getattr__ = lazy_attributes(__name__, _LAZY, GROUPS)

@@ -225,6 +225,12 @@ def _build_sasrec(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
     return SASRec(data, ctx.seed, config=SASRecConfig(**cfg), **opts)
 
 
+def _build_lists(opts: dict[str, Any], data: Any, ctx: BuildContext) -> Any:
+    from .logged import LoggedRecommender
+
+    return LoggedRecommender.from_file(ctx.resolve_path(opts.pop("path")), data, **opts)
+
+
 def _lazy(module: str, name: str) -> Callable[..., Any]:
     """``module.name`` (a builder or key list in its own module), imported on first call."""
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -265,6 +271,11 @@ for _kind in (
     ModelKind("chat", "a model behind an OpenAI-compatible chat endpoint", _build_chat,
               _chat_keys, required={"base_url": "a string, e.g. http://127.0.0.1:8000/v1",
                                     "model": "a string, e.g. recaudit"}),
+    ModelKind("lists", "top-K lists a recommender produced elsewhere, read from a log "
+              "(user_id, rank, item_id[, condition]); answers only what the log holds",
+              _build_lists, lambda: ["kind", "path"],
+              required={"path": "a .csv, .tsv or .parquet file of user_id, rank, item_id "
+                                "rows (optional condition), relative to the spec"}),
     ModelKind("item_knn", "item-to-item co-occurrence kNN (collaborative filtering)",
               _build_item_knn, _item_knn_keys, in_audit_spec=False),
     ModelKind("sasrec", "SASRec: ID-based causal self-attention over the history",
