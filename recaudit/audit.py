@@ -1,6 +1,7 @@
 """``ra.audit``: run auditors on a model and collect an :class:`AuditReport`.
 
 Each auditor runs on its own (in a try/except, like Giskard's scanner): a missing capability
+(or a request the model cannot answer at all, :class:`~recaudit.errors.UnanswerableRequestError`)
 gives ``skipped`` with the reason, an exception gives ``error`` with the message, and the
 others still run. Model requests go through the engine (:class:`~recaudit.engine.
 CachedRecommender`), so answers are shared across auditors and re-runs. After every auditor
@@ -32,9 +33,16 @@ from .auditors import (
 )
 from .contract import BaseRecommender, Ranking, Request
 from .engine import engine_for, owned_executor, uncached
-from .errors import SpecError, UnknownAuditorError, UnknownNameError, did_you_mean
+from .errors import (
+    SpecError,
+    UnanswerableRequestError,
+    UnknownAuditorError,
+    UnknownNameError,
+    did_you_mean,
+)
 from .report import SCHEMA_VERSION, SUMMARY_COLUMNS, AuditReport
 from .results import AuditResult, Cost
+from .tracking import open_tracker
 
 __all__ = ["SCHEMA_VERSION", "SUMMARY_COLUMNS", "AuditReport", "audit", "estimate_audit",
            "resolve_auditors"]
@@ -242,7 +250,7 @@ def _unused_thresholds(auditor: Auditor, res: AuditResult) -> list[str]:
 def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any] | None = None,
           *, seed: int = 0, cache: Any = True, progress: bool = True,
           out_json: str | Path | None = None, title: str | None = None,
-          executor: Any = None) -> AuditReport:
+          executor: Any = None, log_to: Any = None) -> AuditReport:
     """Audit ``model`` on ``data`` and return an :class:`AuditReport`.
 
     Parameters
@@ -275,6 +283,13 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
         Where cache misses are answered: in this process (default), or ``"ray"`` /
         ``{"kind": "ray", "address": "auto", "num_workers": 2, "gpus_per_worker": 1}`` for
         model replicas in Ray actors (an executor built from a spec is closed at the end).
+    log_to : str or mapping, optional
+        ``"mlflow"`` or ``{"kind": "mlflow", "tracking_uri": ..., "experiment": ...,
+        "run_name": ...}``: log the finished audit (metrics with CI bounds, settings as
+        params, the JSON and HTML reports as artifacts) to the active MLflow run or a new
+        one (``pip install 'recaudit[mlflow]'``; see :mod:`recaudit.tracking`). Checked
+        before the audit runs; a logging failure after it raises
+        :class:`~recaudit.errors.TrackingError` with the report as ``.report``.
 
     Examples
     --------
@@ -285,9 +300,15 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
     ...                   config={"popularity_bias": {"thresholds": {"arp": 0.3}}})
     >>> report.passed                                                    # doctest: +SKIP
     """
+    tracker = open_tracker(log_to)  # a missing mlflow or a bad URI fails before the audit
     with owned_executor(executor) as built:  # one built from a spec is closed at the end
-        return _audit(model, data, auditors, config, seed=seed, cache=cache,
-                      progress=progress, out_json=out_json, title=title, executor=built)
+        report = _audit(model, data, auditors, config, seed=seed, cache=cache,
+                        progress=progress, out_json=out_json, title=title, executor=built)
+    if tracker is not None:
+        tracker.log(report, json_path=out_json)
+        if out_json is not None:  # now with the run's id, like the logged copy
+            report.to_json(out_json)
+    return report
 
 
 def _audit(model: Any, data: Any, auditors: Any, config: Mapping[str, Any] | None, *,
@@ -346,6 +367,8 @@ def _audit(model: Any, data: Any, auditors: Any, config: Mapping[str, Any] | Non
                     if not isinstance(res, AuditResult):
                         raise TypeError(f"{type(p.auditor).__name__}.run() returned "
                                         f"{type(res).__name__}, not an AuditResult")
+                except UnanswerableRequestError as exc:  # e.g. a log asked to re-rank
+                    res = _skipped(p.name, p.auditor, str(exc))
                 except Exception as exc:
                     res = _error(p.name, p.auditor, exc)
             res.auditor = p.name

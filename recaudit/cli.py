@@ -3,10 +3,13 @@
     recaudit demo [--movielens PATH] [--model {tiny,embedding}] [--out reports/demo.html]
                   [--quick] [--strict] [--auditors NAME ...]
     recaudit audit SPEC.yaml [--out report.html] [--json report.json]
-                             [--fail-on {fail,error,never}]
+                             [--fail-on {fail,error,never}] [--junit checks.xml]
+                             [--summary-md summary.md]
+                             [--mlflow] [--mlflow-uri URI] [--mlflow-experiment NAME]
     recaudit ablate SPEC.yaml [--out ablation.html] [--csv ablation.csv]
     recaudit compare SPEC.yaml [--out comparison.html] [--csv table.csv] [--json result.json]
-    recaudit report RESULT.json [--out report.html]
+    recaudit report RESULT.json [--out report.html] [--junit checks.xml]
+                                [--summary-md summary.md]
     recaudit diff A.json B.json [--out diff.html] [--json diff.json|-]
                                 [--fail-on {regression,never}]
     recaudit list
@@ -34,6 +37,19 @@ auditor; ``error`` only an errored auditor or check (failed checks exit 0); ``ne
 whatever the verdicts (usage errors still exit 2). ``diff`` exits 0 unless ``--fail-on
 regression`` is given and B regressed against A (a check newly failing or erroring, or a
 value newly beyond its threshold), then 1.
+
+``--junit PATH`` writes every check as JUnit XML (one test suite per auditor) for CI test
+reporters, ``--summary-md PATH`` a Markdown scorecard (e.g. ``$GITHUB_STEP_SUMMARY``);
+``report`` converts a saved result the same way (then it writes HTML only with ``--out``).
+A path that cannot be written exits 2; ``audit`` refuses an impossible one before running,
+and its JSON and HTML are already saved when a later write fails.
+
+``audit --mlflow`` logs the finished audit to MLflow (``pip install 'recaudit[mlflow]'``):
+every check with its CI bounds as metrics, the settings as params, the reports as artifacts,
+in a new run at ``--mlflow-uri`` (default: ``$MLFLOW_TRACKING_URI``, else MLflow's own) in
+``--mlflow-experiment`` (either flag implies ``--mlflow``; see ``recaudit.tracking``). A
+missing mlflow or an unusable URI exits 2 before the audit runs; a logging failure after it
+exits 2 with the reports already written.
 """
 
 from __future__ import annotations
@@ -65,6 +81,81 @@ def _compare_arguments(p: Any) -> None:
     p.add_argument("--csv", help="tidy table path (overrides output.csv)")
     p.add_argument("--json", help="JSON result path (overrides output.json)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _ci_arguments(p: Any) -> None:
+    """``--junit`` and ``--summary-md``: an audit report's CI outputs (``audit``, ``report``)."""
+    p.add_argument("--junit", metavar="PATH", help="also write every check as JUnit XML (a "
+                   "test suite per auditor) for CI test reporters (GitHub, GitLab, Jenkins)")
+    p.add_argument("--summary-md", metavar="PATH", help="also write a Markdown scorecard, "
+                   "e.g. \"$GITHUB_STEP_SUMMARY\" for a GitHub Actions job summary")
+
+
+def _check_ci_outputs(args: argparse.Namespace) -> None:
+    """Refuse a ``--junit`` / ``--summary-md`` path that cannot be a file, before any work:
+    an existing folder, a path under a file, a name the file system refuses."""
+    from .errors import OutputError
+
+    for flag, path in (("--junit", args.junit), ("--summary-md", args.summary_md)):
+        if path is None:
+            continue
+        p = Path(path)
+        try:
+            if p.is_dir():
+                raise OutputError(f"{flag} {path!r} is a folder; give a file path")
+            above = next((d for d in p.absolute().parents if d.exists()), None)
+            if above is not None and not above.is_dir():
+                raise OutputError(f"{flag} {path!r}: {str(above)!r} is a file, not a folder")
+        except OutputError:
+            raise
+        except OSError as exc:  # a name too long, a loop of links
+            raise OutputError(f"{flag} {path!r}: {exc.strerror or exc}") from exc
+
+
+def _write_ci_outputs(report: Any, args: argparse.Namespace,
+                      saved: str | None = None) -> list[str]:
+    """Write ``--junit`` and ``--summary-md``; returns the paths written. On a failed write
+    the error names ``saved``, the JSON result already on disk, which can be converted."""
+    from .errors import OutputError
+
+    written = []
+    try:
+        if args.junit:
+            report.to_junit(args.junit)
+            written.append(args.junit)
+        if args.summary_md:
+            report.to_markdown(args.summary_md)
+            written.append(args.summary_md)
+    except OutputError as exc:
+        if saved is None:
+            raise
+        raise OutputError(f"{exc}; the results are saved in {saved} ('recaudit report "
+                          f"{saved} --junit PATH --summary-md PATH' converts them)") from exc
+    return written
+
+
+def _mlflow_arguments(p: Any) -> None:
+    """``--mlflow`` and its settings (``audit``)."""
+    p.add_argument("--mlflow", action="store_true", help="log the audit to MLflow: checks "
+                   "and CI bounds as metrics, settings as params, the reports as artifacts "
+                   "(pip install 'recaudit[mlflow]')")
+    p.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking URI, e.g. "
+                   "sqlite:///mlflow.db (default: $MLFLOW_TRACKING_URI, else MLflow's own); "
+                   "implies --mlflow")
+    p.add_argument("--mlflow-experiment", metavar="NAME", help="MLflow experiment, created "
+                   "when missing (default: $MLFLOW_EXPERIMENT_NAME, else Default); implies "
+                   "--mlflow")
+    p.add_argument("--mlflow-run-name", metavar="NAME", help="name of the MLflow run "
+                   "(default: the spec's title); implies --mlflow")
+
+
+def _log_to(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``log_to`` of ``recaudit.tracking`` the ``--mlflow*`` flags ask for."""
+    settings = {"tracking_uri": args.mlflow_uri, "experiment": args.mlflow_experiment,
+                "run_name": args.mlflow_run_name}
+    if not args.mlflow and all(v is None for v in settings.values()):
+        return None
+    return {"kind": "mlflow", **settings}
 
 
 def _serve_arguments(p: Any) -> None:
@@ -127,6 +218,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--fail-on", choices=["fail", "error", "never"], default="fail",
                    help="exit 1 on a failed check or errored auditor (fail, the default), "
                    "only on an errored one (error), or never")
+    _ci_arguments(a)
+    _mlflow_arguments(a)
 
     b = sub.add_parser("ablate", help="run the mitigation ablation a YAML spec describes "
                        "(its 'ablation' section)")
@@ -142,7 +235,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="render a JSON result to HTML")
     r.add_argument("result", help="JSON written by an audit")
-    r.add_argument("--out", help="HTML path (default: next to the JSON)")
+    r.add_argument("--out", help="HTML path (default: next to the JSON, unless only --junit "
+                   "or --summary-md is given)")
+    _ci_arguments(r)
 
     df = sub.add_parser("diff", help="compare two JSON results (A baseline, B candidate): "
                         "checks side by side, regressions first")
@@ -324,8 +419,11 @@ def _demo_dataset(args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_audit(args: argparse.Namespace) -> int:
     from . import runner
     from .spec import load_spec
+    from .tracking import open_tracker
 
     spec = load_spec(args.spec)
+    _check_ci_outputs(args)
+    tracker = open_tracker(_log_to(args))  # a missing mlflow or bad URI: exit 2 before
     if args.no_progress:
         _quiet_transformers()
     html = args.out or spec.output.get("html") or f"reports/{Path(args.spec).stem}.html"
@@ -334,6 +432,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
                             json_path=json_path)
     _print_summary(report)
     print(f"\nwrote {html} and {json_path}")
+    ci = _write_ci_outputs(report, args, saved=str(json_path))
+    if ci:
+        print(f"wrote {' and '.join(ci)}")
+    if tracker is not None:  # a failure: one line, exit 2, the files above stay
+        run_id = tracker.log(report, html=html, json_path=json_path)
+        report.to_json(json_path)  # now with the run's id, like the logged copy
+        print(f"logged to MLflow run {run_id} (experiment {tracker.experiment_name!r}) at "
+              f"{tracker.tracking_uri}")
     return _verdict_code(report, args.fail_on)
 
 
@@ -366,9 +472,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .audit import AuditReport
 
     report = AuditReport.from_json(Path(args.result))
-    out = Path(args.out) if args.out else Path(args.result).with_suffix(".html")
-    report.to_html(out)
-    print(f"wrote {out}")
+    _check_ci_outputs(args)
+    written = []
+    if args.out or not (args.junit or args.summary_md):
+        out = Path(args.out) if args.out else Path(args.result).with_suffix(".html")
+        report.to_html(out)
+        written.append(str(out))
+    written += _write_ci_outputs(report, args)
+    print(f"wrote {' and '.join(written)}")
     return EXIT_PASSED
 
 

@@ -35,6 +35,13 @@ class CapabilityError(RecauditError, NotImplementedError):
     """A model was asked for a capability it does not declare."""
 
 
+class UnanswerableRequestError(CapabilityError):
+    """A model cannot answer a kind of request at all, though it declares ``rank``: a log of
+    lists shown to users asked to re-rank candidates, or about an altered history or
+    prompt. :func:`recaudit.audit` reports the auditor that sent it as skipped, with the
+    message as the reason."""
+
+
 class RequestError(RecauditError, ValueError):
     """A request is invalid for the model or dataset it was sent to."""
 
@@ -64,9 +71,25 @@ class MissingDependencyError(RecauditError, ImportError):
     """An optional dependency (Ray, ...) is not installed; names the extra that installs it."""
 
 
+class TrackingError(RecauditError, RuntimeError):
+    """An experiment tracker (MLflow) could not be used: an unusable tracking URI before the
+    audit, or logging that failed after it. ``report`` holds the finished
+    :class:`~recaudit.AuditReport` when the audit itself completed (its JSON and HTML
+    already written stay on disk)."""
+
+    def __init__(self, message: str, *, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class ModelLoadError(RecauditError, ValueError):
     """A model file could not be loaded (not a GGUF file, a truncated or corrupt one, an
     architecture transformers cannot read); names the file and what to do."""
+
+
+class OutputError(RecauditError, OSError):
+    """An output file (a report, JUnit XML, a Markdown summary) could not be written; names
+    the file and the reason. An ``OSError`` too, so ``except OSError`` still catches it."""
 
 
 class AuditorCheckError(AssertionError):

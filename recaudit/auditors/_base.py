@@ -144,9 +144,20 @@ class Auditor(Params):
     def metric(self, name: str, value: float, *, scope: str = "all",
                ci: Sequence[float] | None = None, p_value: float | None = None,
                higher_is_better: bool | None = None, description: str = "",
-               threshold: float | None = None) -> Metric:
+               threshold: float | None = None, per_user: Any = None,
+               per_user_aggregate: str | None = "mean") -> Metric:
         """A :class:`Metric` with this auditor's threshold for (name, scope) filled in, and
-        its direction and description from the declaration when not given."""
+        its direction and description from the declaration when not given.
+
+        ``per_user`` holds the rows behind the value, so a reader can find who is worst
+        served (``report.per_user(auditor, name)``): a mapping ``user_id -> value``, an
+        aligned pair ``(user_ids, values)``, or a DataFrame with a ``value`` column keyed by
+        ``user_id`` (or by another unit, such as ``item_id``, in its first column) and any
+        extra columns (see :func:`recaudit.results.per_user_frame`). ``per_user_aggregate``
+        says how ``value`` follows from them: ``"mean"`` (the mean of the non-missing
+        values; :func:`recaudit.testing.check_auditor` checks it), ``"sum"``, or ``None``
+        (a ratio, gap or AUC computed from the rows: say how in the auditor's docstring).
+        """
         lo, hi = (ci if ci is not None else (None, None))
         spec = self.metric_spec(name)
         if spec is not None:
@@ -157,7 +168,8 @@ class Auditor(Params):
                       higher_is_better=higher_is_better,
                       threshold=threshold if threshold is not None
                       else self.threshold_for(name, str(scope)),
-                      p_value=p_value, auditor=self.name, description=description)
+                      p_value=p_value, auditor=self.name, description=description,
+                      per_user=per_user, per_user_aggregate=per_user_aggregate)
 
     def result(self, **fields: Any) -> AuditResult:
         """An :class:`AuditResult` pre-filled with this auditor's identity and parameters."""

@@ -12,6 +12,10 @@ Schema history:
 - 2: adds ``counts`` (checks per verdict, for machines; recomputed on reading) and
   ``metadata.model.description`` (one line on the model; ``""`` when migrated from 1), and
   ``metadata.versions`` lists fairlearn and captum (``None`` when migrated from 1: unknown).
+- 3: a figure may be figure data (``{"kind", "data"}``). Each result may also carry
+  ``per_user`` (the rows behind its metrics: ``metric``, ``scope``, ``aggregate``,
+  ``unit``, aligned ``ids`` and ``values``, optional extra ``columns``); it is optional, so
+  it needs no new version: a result without it simply has no per-user rows.
 """
 
 from __future__ import annotations
@@ -164,6 +168,24 @@ class AuditReport:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
         return df
 
+    def per_user(self, auditor: str, metric: str, scope: str | None = None) -> pd.DataFrame:
+        """The per-user values behind one metric (every scope, or ``scope``), to find who is
+        worst served.
+
+        Columns: ``user_id`` (or the unit's key, such as ``item_id``, where the unit is not
+        a user), ``scope``, ``value``, then any extra columns the auditor adds (a group, a
+        membership label). ``attrs["aggregate"]`` says how the metric follows from
+        ``value``: ``"mean"`` (the mean of its non-missing values), ``"sum"``, or ``None``
+        (a ratio, gap or AUC; the auditor's docstring says how). Read back from JSON alike.
+        Raises ``KeyError`` naming the auditors, metrics or scopes that exist.
+
+        Examples
+        --------
+        >>> rows = report.per_user("popularity_bias", "popularity_lift", "all")  # doctest: +SKIP
+        >>> rows.nlargest(5, "value")                     # the most over-served  # doctest: +SKIP
+        """
+        return self[auditor].per_user(metric, scope)
+
     # -------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION,
@@ -240,6 +262,37 @@ class AuditReport:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(html, encoding="utf-8")
         return html
+
+    # -------------------------------------------------------------- CI
+    def to_junit(self, path: str | Path | None = None) -> str:
+        """JUnit XML for CI test reporters; also written (atomically) to ``path`` when given.
+
+        One ``<testsuite>`` per auditor, one ``<testcase>`` per check: ``<failure>`` for a
+        failed verdict (value, CI, threshold, Holm-adjusted p), ``<error>`` and ``<skipped>``
+        with the reason; ``info`` metrics are suite properties, not test cases. Valid against
+        the Jenkins JUnit schema (see :mod:`recaudit.report._junit`). A path that cannot be
+        written raises :class:`~recaudit.errors.OutputError`.
+        """
+        from ._junit import render_junit
+
+        text = render_junit(self)
+        if path is not None:
+            from ._output import write_output
+
+            write_output(path, text, "JUnit XML")
+        return text
+
+    def to_markdown(self, path: str | Path | None = None) -> str:
+        """A Markdown scorecard (verdict per auditor, checks worst first) for a CI job summary
+        such as ``$GITHUB_STEP_SUMMARY``; also written (atomically) to ``path`` when given."""
+        from ._markdown import render_markdown
+
+        text = render_markdown(self)
+        if path is not None:
+            from ._output import write_output
+
+            write_output(path, text, "the Markdown summary")
+        return text
 
     def _repr_html_(self) -> str:  # notebooks
         return self.summary().to_html(index=False)

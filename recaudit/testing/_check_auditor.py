@@ -20,7 +20,7 @@ import pandas as pd
 from ..auditors import Auditor, MetricSpec, get_auditor_class
 from ..contract import CAPABILITIES
 from ..errors import AuditorCheckError, SpecError
-from ..results import VERDICTS, AuditResult
+from ..results import VERDICTS, AuditResult, Figure
 
 #: Run settings used by the checks: small, so every auditor is checked in seconds.
 CHECK_CONFIG = {"n_bootstrap": 50, "n_permutations": 50}
@@ -161,9 +161,10 @@ def check_result(res: AuditResult, name: str) -> None:
                       "rule needs a test of 'no effect')")
         if m.verdict not in VERDICTS:
             _fail(name, "metrics", f"{where}: verdict {m.verdict!r} not in {VERDICTS}")
-    for key, svg in res.figures.items():
-        if not isinstance(svg, str) or "<svg" not in svg[:200]:
-            _fail(name, "figures", f"figure {key!r} is not SVG text (use figure_to_svg)")
+    for key, fig in res.figures.items():
+        if not isinstance(fig, Figure) and (not isinstance(fig, str) or "<svg" not in fig[:200]):
+            _fail(name, "figures", f"figure {key!r} is neither figure data (recaudit.Figure) "
+                  "nor SVG text")
     for key, table in res.tables.items():
         if not isinstance(table, pd.DataFrame):
             _fail(name, "tables", f"table {key!r} is a {type(table).__name__}, not a DataFrame")
@@ -171,6 +172,36 @@ def check_result(res: AuditResult, name: str) -> None:
         _fail(name, "evidence", "evidence must be a list of small dicts")
     if not all(isinstance(n, str) for n in res.notes):
         _fail(name, "notes", "notes must be strings")
+
+
+def check_per_user(res: AuditResult, name: str, back: AuditResult | None = None) -> None:
+    """Per-user rows are well formed (a key column, then a float ``value``), a ``"mean"``
+    (``"sum"``) metric is the mean (sum) of its rows' non-missing values, and the rows read
+    back from JSON (``back``) are the same."""
+    import numpy as np
+
+    for m in res.metrics:
+        rows = m.per_user
+        if rows is None:
+            continue
+        where = f"per-user rows of {m.name!r}@{m.scope!r}"
+        if list(rows.columns[1:2]) != ["value"] or rows["value"].dtype != np.float64:
+            _fail(name, "per_user", f"{where}: expected [key, 'value', ...] with float values, "
+                  f"got columns {list(rows.columns)}; pass per_user= to Auditor.metric")
+        values = rows["value"].to_numpy(float)
+        agg = m.per_user_aggregate
+        if agg in ("mean", "sum") and np.isfinite(values).any():
+            got = float(np.nanmean(values) if agg == "mean" else np.nansum(values))
+            if not math.isclose(got, m.value, rel_tol=1e-9, abs_tol=1e-9):
+                _fail(name, "per_user", f"{where}: their {agg} is {got!r} but the metric is "
+                      f"{m.value!r}; pass per_user_aggregate=None when the metric is not "
+                      f"their {agg}")
+        if back is not None:
+            other = back.metric(m.name, m.scope).per_user
+            try:
+                pd.testing.assert_frame_equal(rows, other)
+            except AssertionError as exc:
+                _fail(name, "per_user", f"{where} changed in the JSON round trip: {exc}")
 
 
 def _metric_tuples(res: AuditResult) -> list[tuple]:
@@ -202,7 +233,8 @@ def check_auditor(auditor_or_name: Any, *, data: Any = None, model: Any = None,
     --------
     >>> from recaudit.testing import check_auditor
     >>> check_auditor("popularity_bias")                                # doctest: +SKIP
-    ['identity', 'params', 'run', 'result', 'declared', 'deterministic', 'json', 'skip']
+    ['identity', 'params', 'run', 'result', 'declared', 'deterministic', 'json', 'per_user',
+     'skip']
     """
     import recaudit as ra
 
@@ -256,6 +288,8 @@ def check_auditor(auditor_or_name: Any, *, data: Any = None, model: Any = None,
             if list(t2.columns) != [str(c) for c in table.columns] or len(t2) != len(table):
                 _fail(name, "json", f"table {key!r} changed shape in the JSON round trip")
         done.append("json")
+        check_per_user(res, name, back.results[0])
+        done.append("per_user")
     else:
         done.append(f"run checks skipped: {type(model).__name__} lacks "
                     f"{', '.join(sorted(missing))}; pass model=")

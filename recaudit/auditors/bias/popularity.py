@@ -19,7 +19,12 @@ from ...metrics import popularity as P
 from ...metrics.statistics import bootstrap_ci, one_sample_test, paired_bootstrap_ci
 from ...results import AuditResult, Figure
 from .._base import AuditContext, Auditor
-from .._common import HALLUCINATION_RATE, hallucination_metric
+from .._common import (
+    HALLUCINATION_RATE,
+    hallucination_metric,
+    too_few_answered,
+    unanswered_note,
+)
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
@@ -51,6 +56,17 @@ class PopularityBias(Auditor):
         Most recent history items put in each request (``None``: all of them).
     thresholds : dict, optional
         Overrides of :attr:`default_thresholds`.
+
+    Notes
+    -----
+    Per-user rows (``report.per_user("popularity_bias", metric)``): ``arp``, ``aplt``,
+    ``aclt``, ``popularity_lift`` (each scope; NaN where a user's lift is undefined) and
+    ``hallucination_rate`` have one row per sampled user and are their mean. ``aplt_ratio``
+    has the user's long-tail share as ``value`` and the popularity-blind share as
+    ``reference``: the metric is mean(value) / mean(reference) over users with a list.
+    ``gini`` and ``coverage`` are per catalog item (``item_id``): the number of lists that
+    hold it (the Gini index of these counts) and whether any list does (their mean).
+    ``pop_rsp`` and ``pop_reo`` compare head and tail counts summed over users: no rows.
 
     Examples
     --------
@@ -158,10 +174,14 @@ class PopularityBias(Auditor):
         catalog, ids = data.item_index, data.item_ids
         lists, unknown, short = [], 0, 0
         self._rankings = []  # what hallucination_metric reads, without the items
+        self._unanswered = []  # users the model holds no answer for (a log without them)
         for chunk in ctx.progress(list(chunked(users)), desc="popularity_bias: lists"):
             requests: list[Request] = [data.request(u, max_history=self.max_history)
                                        for u in chunk]
             for u, r in zip(chunk, model.rank(requests, depth)):
+                if not r.answered:
+                    self._unanswered.append(u)
+                    continue
                 self._rankings.append(_Answer(None if r.raw is None else "", r.hallucinated,
                                               range(len(r.items))))
                 seen = set(hist[u]) if self.exclude_seen else set()
@@ -185,9 +205,15 @@ class PopularityBias(Auditor):
             raise ValueError(f"popularity_bias needs at least 2 users; the dataset has "
                              f"{len(users)}")
         lists, unknown, short = self._lists(model, data, users, ctx)
+        missing, asked = self._unanswered, len(users)
+        if missing:  # left out, and said so: never read as an empty list
+            if asked - len(missing) < 2:
+                return too_few_answered(self, missing, asked)
+            gone = set(missing)
+            users = [u for u in users if u not in gone]
         if not any(lists):
             hall = hallucination_metric(self, self._rankings, n_bootstrap=ctx.n_bootstrap,
-                                        seed=ctx.subseed(self.name, "bootstrap"))
+                                        seed=ctx.subseed(self.name, "bootstrap"), owners=users)
             if hall is None:  # not a generating model: its ids are wrong, not hallucinated
                 raise ValueError("popularity_bias: the model returned no catalog item for any "
                                  "user; check that rank() returns catalog item ids")
@@ -248,19 +274,26 @@ class PopularityBias(Auditor):
         ok = ~np.isnan(ts)
         aplt_ratio = float(np.nanmean(ts) / tail_ref[ok].mean()) if tail_ref[ok].mean() > 0 \
             else float("nan")
+        recommended = incidence.sum(axis=0)  # lists holding each catalog item
         metrics = [
             self.metric("arp", np.nanmean(ua), ci=ci(ua), higher_is_better=False,
-                        description="average recommendation popularity (distinct train users)"),
+                        description="average recommendation popularity (distinct train users)",
+                        per_user=(users, ua)),
             self.metric("aplt", np.nanmean(ts), ci=ci(ts), higher_is_better=True,
-                        description="average share of long-tail items per list"),
+                        description="average share of long-tail items per list",
+                        per_user=(users, ts)),
             self.metric("aclt", tc.mean(), ci=ci(tc), higher_is_better=True,
-                        description="average count of long-tail items per list"),
+                        description="average count of long-tail items per list",
+                        per_user=(users, tc)),
             self.metric("aplt_ratio", aplt_ratio,
                         ci=pci(lambda a, b: np.mean(a) / np.mean(b), ts[ok], tail_ref[ok]),
                         p_value=one_sample_test(ts[ok] - tail_ref[ok], null=0.0,
                                                 alternative="less"),
                         higher_is_better=True,
-                        description="APLT / long-tail share of each user's unseen items"),
+                        description="APLT / long-tail share of each user's unseen items",
+                        per_user=pd.DataFrame({"user_id": users, "value": ts,
+                                               "reference": tail_ref}),
+                        per_user_aggregate=None),
             self.metric("pop_rsp", rsp(rh, ah, rt, at), ci=pci(rsp, rh, ah, rt, at),
                         higher_is_better=False,
                         description="std/mean of head and tail recommendation rates"),
@@ -270,14 +303,19 @@ class PopularityBias(Auditor):
             self.metric("gini", gini_rows(incidence), ci=centred_ci(gini_rows, incidence),
                         higher_is_better=False,
                         description="Gini index of recommendation counts, all catalog items "
-                        "(n - 1 normalisation; 0 = equal exposure)"),
+                        "(n - 1 normalisation; 0 = equal exposure)",
+                        per_user=pd.DataFrame({"item_id": catalog, "value": recommended}),
+                        per_user_aggregate=None),
             self.metric("coverage", coverage_rows(incidence),
                         ci=centred_ci(coverage_rows, incidence),
                         higher_is_better=True,
-                        description="distinct recommended items / catalog size"),
+                        description="distinct recommended items / catalog size",
+                        per_user=pd.DataFrame({"item_id": catalog,
+                                               "value": (recommended > 0).astype(float)})),
         ]
 
-        hall = hallucination_metric(self, self._rankings, n_bootstrap=B, seed=seed)
+        hall = hallucination_metric(self, self._rankings, n_bootstrap=B, seed=seed,
+                                    owners=users)
         if hall is not None:
             metrics.append(hall)
         groups = self._groups(data, users)
@@ -291,7 +329,8 @@ class PopularityBias(Auditor):
             m = self.metric("popularity_lift", float(x.mean()), scope=scope, ci=ci(x),
                             p_value=one_sample_test(x, null=1.0, alternative="greater"),
                             higher_is_better=False,
-                            description="mean popularity of recommended items / of history")
+                            description="mean popularity of recommended items / of history",
+                            per_user=([users[n] for n in np.flatnonzero(mask)], lift[mask]))
             metrics.append(m)
             group_rows.append({
                 "scope": scope, "n_users": int(x.size), "popularity_lift": m.value,
@@ -315,6 +354,8 @@ class PopularityBias(Auditor):
             notes.append(f"{unknown} returned id(s) were not catalog items and were ignored.")
         if short:
             notes.append(f"{short} list(s) had fewer than {self.k} unseen catalog items.")
+        if missing:
+            notes.append(unanswered_note(missing, asked))
         return self.result(
             metrics=metrics,
             tables={"popularity_by_rank": by_rank, "popularity_lift_by_group": by_group},

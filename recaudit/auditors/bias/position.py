@@ -48,6 +48,16 @@ class PositionBias(Auditor):
     thresholds : dict, optional
         Overrides of :attr:`default_thresholds`.
 
+    Notes
+    -----
+    Per-user rows (``report.per_user("position_bias", metric)``): ``ndcg_at_pos`` and
+    ``hr1_at_pos`` (each position), ``kendall_tau``, ``top1_agreement`` and
+    ``hallucination_rate`` have one row per sampled user and are their mean.
+    ``position_ndcg_gap`` gives each user's own spread (max - min of their NDCG@K over the
+    positions): the users whose result depends most on where the held-out item sits; the
+    metric is the spread of the position means, which the mean of these bounds from above.
+    ``top1_position_tv`` is a distance between distributions pooled over users: no rows.
+
     Examples
     --------
     >>> import recaudit as ra
@@ -182,7 +192,8 @@ class PositionBias(Auditor):
         res = self._result(data, users, positions, targets, ndcg, hr1, rank_of, orders,
                            sranked, ctx)
         hall = hallucination_metric(self, [*answers, *sanswers], n_bootstrap=ctx.n_bootstrap,
-                                    seed=ctx.subseed(self.name, "bootstrap"))
+                                    seed=ctx.subseed(self.name, "bootstrap"),
+                                    owners=[u for u, _ in [*keys, *skeys]])
         if hall is not None:
             res.metrics.append(hall)
         return res
@@ -200,10 +211,12 @@ class PositionBias(Auditor):
             metrics.append(self.metric("ndcg_at_pos", ndcg[:, j].mean(), scope=scope, ci=nci,
                                        higher_is_better=True,
                                        description=f"NDCG@{self.k}, held-out item at "
-                                                   f"position {p}"))
+                                                   f"position {p}",
+                                       per_user=(users, ndcg[:, j])))
             metrics.append(self.metric("hr1_at_pos", hr1[:, j].mean(), scope=scope, ci=hci,
                                        higher_is_better=True,
-                                       description=f"HR@1, held-out item at position {p}"))
+                                       description=f"HR@1, held-out item at position {p}",
+                                       per_user=(users, hr1[:, j])))
             rows.append({"position": p, f"ndcg@{self.k}": ndcg[:, j].mean(),
                          "ndcg_ci_low": nci[0], "ndcg_ci_high": nci[1],
                          "hr@1": hr1[:, j].mean(), "hr_ci_low": hci[0], "hr_ci_high": hci[1],
@@ -214,7 +227,8 @@ class PositionBias(Auditor):
             ci=paired_bootstrap_ci(PM.position_gap, ndcg, n_resamples=B, seed=seed),
             p_value=PM.friedman_p(ndcg),
             higher_is_better=False,
-            description=f"max - min over positions of mean NDCG@{self.k}"))
+            description=f"max - min over positions of mean NDCG@{self.k}",
+            per_user=(users, ndcg.max(axis=1) - ndcg.min(axis=1)), per_user_aggregate=None))
 
         taus, agree = [], []
         for u in ctx.progress(users, desc="position_bias: stability"):
@@ -226,11 +240,13 @@ class PositionBias(Auditor):
         metrics.append(self.metric(
             "kendall_tau", np.nanmean(taus), higher_is_better=True,
             ci=bootstrap_ci(taus, n_resamples=B, seed=seed),
-            description=f"mean Kendall tau between rankings of {S} random candidate orders"))
+            description=f"mean Kendall tau between rankings of {S} random candidate orders",
+            per_user=(users, taus)))
         metrics.append(self.metric(
             "top1_agreement", np.nanmean(agree), higher_is_better=True,
             ci=bootstrap_ci(agree, n_resamples=B, seed=seed),
-            description="share of pairs of orders with the same top-1 item"))
+            description="share of pairs of orders with the same top-1 item",
+            per_user=(users, agree)))
 
         per_user_top = self._top_positions(users, orders, sranked, S)
         top_pos = per_user_top.sum(axis=0)

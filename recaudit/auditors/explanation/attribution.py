@@ -35,6 +35,7 @@ from ...metrics import faithfulness as fm
 from ...metrics.statistics import bootstrap_ci, one_sample_test
 from ...results import Figure
 from .._base import AuditContext, Auditor
+from .._common import too_few_answered, unanswered_note
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
@@ -83,6 +84,13 @@ class AttributionFaithfulness(Auditor):
         What is attributed; see :class:`recaudit.explain.TargetFunction`.
     thresholds : dict, optional
         Override ``default_thresholds``.
+
+    Notes
+    -----
+    Per-user rows: every metric but ``fns`` has one row per audited user (per method, the
+    scope; ``pn`` and ``ps`` NaN where the item was not in the top-K, ``method_agreement``
+    only users whose two attributions are not constant) and is their mean. ``fns`` is the
+    harmonic mean of the ``pn`` and ``ps`` means: no rows of its own.
 
     Examples
     --------
@@ -191,7 +199,10 @@ class AttributionFaithfulness(Auditor):
         rankings = model.rank(reqs, self.n_candidates)
         rng = ctx.rng(self.name, "candidate-order")
         problems = []
+        self._missing = [r.user_id for r, a in zip(reqs, rankings) if not a.answered]
         for req, ranking in zip(reqs, rankings):
+            if not ranking.answered:  # no answer held (a log without this list)
+                continue
             if len(ranking.items) < 2:
                 skipped += 1
                 continue
@@ -212,6 +223,11 @@ class AttributionFaithfulness(Auditor):
         problems, skipped = self._problems(model, data, fn, ctx)
         if skipped:
             notes.append(f"{skipped} sampled user(s) skipped (fewer than 2 parts or items)")
+        if self._missing:
+            asked = len(problems) + len(self._missing)
+            if len(problems) < 3:
+                return too_few_answered(self, self._missing, asked, needed=3)
+            notes.append(unanswered_note(self._missing, asked))
         if len(problems) < 3:
             raise ValueError(f"only {len(problems)} usable users; attribution faithfulness "
                              "needs at least 3 (raise n_users or check the data)")
@@ -330,13 +346,15 @@ class AttributionFaithfulness(Auditor):
                     df[col] = np.nan
         metrics, rows = [], []
         thr = self.threshold_for("faithfulness_margin")
+        uids = [p.features.request.user_id for p in problems]
         for name, df in per.items():
             scope = name
             for col in _PER_USER[:3] + ("deletion_auc", "insertion_auc"):
                 metrics.append(self.metric(
                     col, float(df[col].mean()), scope=scope, ci=self._ci(df[col], ctx, col, scope),
                     higher_is_better=col not in _LOWER_BETTER,
-                    description=f"mean over users of {col} ({name} attribution)"))
+                    description=f"mean over users of {col} ({name} attribution)",
+                    per_user=(uids, df[col].to_numpy(float))))
             pn, ps = df["pn"].to_numpy(float), df["ps"].to_numpy(float)
             pn_m = float(np.nanmean(pn)) if np.isfinite(pn).any() else float("nan")
             ps_m = float(np.nanmean(ps)) if np.isfinite(ps).any() else float("nan")
@@ -344,11 +362,13 @@ class AttributionFaithfulness(Auditor):
                 self.metric("pn", pn_m, scope=scope, ci=self._ci(pn, ctx, "pn", scope),
                             higher_is_better=True,
                             description=f"CountER PN: removing the top {self.explanation_size}"
-                            f" part(s) drops the item out of the top-{self.k}"),
+                            f" part(s) drops the item out of the top-{self.k}",
+                            per_user=(uids, pn)),
                 self.metric("ps", ps_m, scope=scope, ci=self._ci(ps, ctx, "ps", scope),
                             higher_is_better=True,
                             description=f"CountER PS: keeping only the top "
-                            f"{self.explanation_size} part(s) keeps the item in the top-{self.k}"),
+                            f"{self.explanation_size} part(s) keeps the item in the top-{self.k}",
+                            per_user=(uids, ps)),
                 self.metric("fns", fm.fns(pn_m, ps_m), scope=scope,
                             ci=self._fns_ci(pn, ps, ctx, scope), higher_is_better=True,
                             description="CountER F_NS: harmonic mean of PN and PS")]
@@ -364,18 +384,18 @@ class AttributionFaithfulness(Auditor):
                     ci=self._ci(margin, ctx, "margin", scope), p_value=p_fail,
                     higher_is_better=True,
                     description=f"AOPC minus random AOPC (per user); one-sided Wilcoxon p "
-                    f"that it beats random = {p_beats:.3g}"))
+                    f"that it beats random = {p_beats:.3g}", per_user=(uids, margin)))
                 last = [a.size and int(np.argmax(a)) == p.features.n_history - 1
                         for a, p in zip(attributions[name], problems)]
                 metrics.append(self.metric(
                     "recency_top_share", float(np.mean(last)), scope=scope,
                     ci=self._ci(np.asarray(last, float), ctx, "recency", scope),
                     description="share of users whose top attribution is the most recent "
-                    "history item"))
+                    "history item", per_user=(uids, np.asarray(last, float))))
                 row.update(faithfulness_margin=float(np.mean(margin)),
                            p_beats_random=p_beats, p_margin_below_threshold=p_fail)
             rows.append(row)
-        metrics += self._agreement(attributions, ctx)
+        metrics += self._agreement(attributions, ctx, uids)
         return self.result(
             metrics=metrics,
             tables={"faithfulness": pd.DataFrame(rows),
@@ -385,19 +405,20 @@ class AttributionFaithfulness(Auditor):
             evidence=self._evidence(data, problems, attributions, per),
             notes=notes)
 
-    def _agreement(self, attributions, ctx) -> list:
+    def _agreement(self, attributions, ctx, uids: list[str]) -> list:
         out = []
         for a, b in combinations(sorted(attributions), 2):
-            rho = []
-            for x, y in zip(attributions[a], attributions[b]):
+            rho, who = [], []
+            for u, x, y in zip(uids, attributions[a], attributions[b]):
                 if np.ptp(x) > 0 and np.ptp(y) > 0:
                     rho.append(stats.spearmanr(x, y).statistic)
+                    who.append(u)
             rho = np.asarray(rho, dtype=float)
             out.append(self.metric(
                 "method_agreement", float(np.nanmean(rho)) if rho.size else float("nan"),
                 scope=f"{a}~{b}", ci=self._ci(rho, ctx, "agreement", a, b),
                 description=f"mean per-user Spearman correlation of {a} and {b} attributions "
-                f"({rho.size} users with non-constant attributions)"))
+                f"({rho.size} users with non-constant attributions)", per_user=(who, rho)))
         return out
 
     def _figures(self, data, problems, attributions, curves, metrics, thr, model) -> dict:

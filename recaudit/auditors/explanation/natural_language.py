@@ -74,6 +74,12 @@ class ExplanationFaithfulness(Auditor):
     thresholds : dict, optional
         Override ``default_thresholds``.
 
+    Notes
+    -----
+    Every metric has one row per user and is their mean: the counterfactual ones over the
+    users whose explanation could be tested (cited history items that can be removed), the
+    citation rates over every sampled user.
+
     Examples
     --------
     >>> from recaudit.testing.zoo.explanation import HonestExplainer  # doctest: +SKIP
@@ -190,6 +196,7 @@ class ExplanationFaithfulness(Auditor):
         cf = tested["cf_changed"].to_numpy(float)
         rnd = tested["random_changed"].to_numpy(float)
         diff = cf - rnd
+        tested_ids, all_ids = tested["user_id"].tolist(), df["user_id"].tolist()
         thr = self.threshold_for("citation_effect")
         metrics = []
         if len(tested):
@@ -198,17 +205,17 @@ class ExplanationFaithfulness(Auditor):
                 self.metric("counterfactual_change_rate", float(cf.mean()), ci=ci(cf, "cf"),
                             higher_is_better=True,
                             description=f"share whose explained item leaves the top-{self.k} "
-                            "when the cited items are removed"),
+                            "when the cited items are removed", per_user=(tested_ids, cf)),
                 self.metric("random_change_rate", float(rnd.mean()), ci=ci(rnd, "rnd"),
                             description="the same after removing as many random uncited "
-                            "history items"),
+                            "history items", per_user=(tested_ids, rnd)),
                 self.metric("citation_effect", float(diff.mean()), ci=ci(diff, "diff"),
                             p_value=(one_sample_test(diff, null=thr, alternative="less")
                                      if thr is not None else None),
                             higher_is_better=True,
                             description="counterfactual minus random change rate (paired "
                             f"over users); one-sided Wilcoxon p that it beats random = "
-                            f"{p_beats:.3g}")]
+                            f"{p_beats:.3g}", per_user=(tested_ids, diff))]
         else:
             notes.append("no explanation could be tested counterfactually: no metric for "
                          "the citation effect")
@@ -222,10 +229,11 @@ class ExplanationFaithfulness(Auditor):
             self.metric("hallucinated_citation_rate", float(hall.mean()), ci=ci(hall, "hall"),
                         p_value=p_h, higher_is_better=False,
                         description="share of explanations citing an item not in the "
-                        "user's history"),
+                        "user's history", per_user=(all_ids, hall)),
             self.metric("citation_rate", float(cited_any.mean()),
                         ci=ci(cited_any.astype(float), "cited"),
-                        description="share of explanations citing at least one item")]
+                        description="share of explanations citing at least one item",
+                        per_user=(all_ids, cited_any.astype(float)))]
         figures = {}
         if len(tested):
             cis = [ci(cf, "cf"), ci(rnd, "rnd"), ci(diff, "diff")]

@@ -16,6 +16,7 @@ from ...metrics.ranking import hit_at_k, ndcg_at_k
 from ...metrics.similarity import SIMILARITIES, snsr, snsv
 from ...results import Figure
 from .._base import AuditContext, Auditor
+from .._common import too_few_answered, unanswered_note
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 from .vocabulary import FAIRLLM_VOCABULARY, fairllm_values
@@ -91,6 +92,18 @@ class ConsumerFairness(Auditor):
         Users shown as evidence (those whose lists changed most).
     thresholds : dict, optional
         Overrides of :attr:`default_thresholds`.
+
+    Notes
+    -----
+    Per-user rows (``report.per_user("consumer_fairness", "snsr_jaccard", "gender")``):
+    ``snsr_*`` and ``alignment_gap_*`` have one row per user and stated value (column
+    ``stated``): the similarity of that counterfactual list to the user's neutral list, or
+    its NDCG@K / HR@K on the held-out items. The metric is the max - min over ``stated`` of
+    the mean ``value``; the lowest similarity names the user whose list a stated attribute
+    changed most (the evidence). ``utility_gap_*`` has one row per user: the neutral list's
+    NDCG@K / HR@K and the user's real ``group``; the metric is the max - min of the group
+    means. ``snsv_*`` and ``utility_ratio_*`` come from the same rows as ``snsr_*`` and
+    ``utility_gap_*`` and carry none of their own.
     """
 
     family = "fairness"
@@ -242,15 +255,21 @@ class ConsumerFairness(Auditor):
         ranked = model.rank(batch, self.k)
         lists = [tuple(r.items[: self.k]) for r in ranked]
         ref = lists[: len(users)]
-        short = sum(len(x) < self.k for x in lists)
+        short = sum(len(x) < self.k for x, r in zip(lists, ranked) if r.answered)
         pos = len(users)
         cf_lists: dict[str, list[list[tuple[str, ...]]]] = {}
         for s, profiles in scopes.items():
             n_v = len(profiles)
             cf_lists[s] = [lists[pos + i * n_v: pos + (i + 1) * n_v] for i in range(len(users))]
             pos += n_v * len(users)
+        asked = len(users)
+        kept = _answered_only(users, ranked, scopes, ref, cf_lists)
+        if kept is None:
+            return too_few_answered(self, [u for u, r in zip(users, ranked) if not r.answered],
+                                    asked)
+        (util_users, util_ref), (users, ref, cf_lists), scopes, answer_notes = kept
 
-        metrics, tables, figures, evidence, notes = [], {}, {}, [], []
+        metrics, tables, figures, evidence, notes = [], {}, {}, [], list(answer_notes)
         held = [set(data.test_items[u]) for u in users]
         sim_rows, align_rows = [], []
         for s, profiles in ctx.progress(scopes.items(), desc="consumer_fairness",
@@ -260,23 +279,29 @@ class ConsumerFairness(Auditor):
                                      for cf in cf_lists[s][u]] for u in range(len(users))])
                     for name in SIMILARITIES}
             for name, mat in mats.items():
-                metrics += self._range_metrics(name, mat, s, labels, ctx, sim_rows)
+                metrics += self._range_metrics(name, mat, s, labels, ctx, sim_rows, users)
             nd = np.array([[ndcg_at_k(cf, held[u], self.k) for cf in cf_lists[s][u]]
                            for u in range(len(users))])
             hr = np.array([[hit_at_k(cf, held[u], self.k) for cf in cf_lists[s][u]]
                            for u in range(len(users))])
-            metrics += self._alignment_metrics(nd, hr, s, labels, ctx, align_rows)
+            metrics += self._alignment_metrics(nd, hr, s, labels, ctx, align_rows, users)
             evidence += self._evidence(data, users, s, labels, ref, cf_lists[s],
                                        mats["jaccard"])
-        tables["similarity_by_value"] = pd.DataFrame(sim_rows)
-        tables["alignment_by_value"] = pd.DataFrame(align_rows)
-        if self.plots:
-            figures["similarity_by_value"] = _similarity_figure(tables["similarity_by_value"])
+        if sim_rows:  # none when the model answered no counterfactual request
+            tables["similarity_by_value"] = pd.DataFrame(sim_rows)
+            tables["alignment_by_value"] = pd.DataFrame(align_rows)
+            if self.plots:
+                figures["similarity_by_value"] = _similarity_figure(
+                    tables["similarity_by_value"])
         seen: set[str] = set()
         evidence = [e for e in sorted(evidence, key=lambda e: e["jaccard"])
                     if not (e["user"] in seen or seen.add(e["user"]))][: self.n_evidence]
-        if not evidence:
+        if not evidence and scopes:
             notes.append("no counterfactual list differed from its neutral list")
+
+        # group utility reads only the neutral lists: every user the model answered for
+        users, ref = util_users, util_ref
+        held = [set(data.test_items[u]) for u in users]
 
         nd0 = np.array([ndcg_at_k(ref[u], held[u], self.k) for u in range(len(users))])
         hr0 = np.array([hit_at_k(ref[u], held[u], self.k) for u in range(len(users))])
@@ -294,7 +319,7 @@ class ConsumerFairness(Auditor):
         elif self.group_utility:
             notes.append("group utility skipped: the dataset declares no sensitive attribute")
         notes.append(f"{len(users)} users, {len(batch)} requests in one batch "
-                     f"({1 + sum(len(p) for p in scopes.values())} per user), K={self.k}, "
+                     f"({len(batch) // asked} per user), K={self.k}, "
                      f"profile={self.profile!r}, max_history={self.max_history}, "
                      f"vocabulary={self.vocabulary!r}, candidates="
                      f"{'whole catalog' if self.n_candidates is None else self.n_candidates}")
@@ -308,7 +333,8 @@ class ConsumerFairness(Auditor):
 
     # ------------------------------------------------------------------ pieces
     def _range_metrics(self, name: str, mat: np.ndarray, scope: str, labels: list[str],
-                       ctx: AuditContext, rows: list[dict[str, Any]]) -> list:
+                       ctx: AuditContext, rows: list[dict[str, Any]],
+                       users: list[str]) -> list:
         sims = mat.mean(axis=0)
         seed = ctx.subseed(self.name, "bootstrap", scope, name)
         lo, hi = fm.bootstrap_rows(mat, lambda c: np.column_stack(
@@ -328,7 +354,8 @@ class ConsumerFairness(Auditor):
             self.metric(f"snsr_{name}", snsr(sims), scope=scope, ci=(lo[n_v], hi[n_v]),
                         p_value=p, higher_is_better=False if tested else None,
                         description=f"max - min over values of mean {what} {name} similarity "
-                                    "between counterfactual and neutral top-K lists"),
+                                    "between counterfactual and neutral top-K lists",
+                        per_user=_by_stated(users, labels, mat), per_user_aggregate=None),
             self.metric(f"snsv_{name}", snsv(sims), scope=scope, ci=(lo[n_v + 1], hi[n_v + 1]),
                         description=f"population std over values of mean {what} {name} "
                                     "similarity"),
@@ -336,7 +363,7 @@ class ConsumerFairness(Auditor):
 
     def _alignment_metrics(self, nd: np.ndarray, hr: np.ndarray, scope: str,
                            labels: list[str], ctx: AuditContext,
-                           rows: list[dict[str, Any]]) -> list:
+                           rows: list[dict[str, Any]], users: list[str]) -> list:
         out = []
         for key, mat in (("ndcg", nd), ("hr", hr)):
             means = mat.mean(axis=0)
@@ -354,7 +381,8 @@ class ConsumerFairness(Auditor):
                 f"alignment_gap_{key}", float(means.max() - means.min()), scope=scope,
                 ci=(lo[n_v], hi[n_v]), p_value=p, higher_is_better=False,
                 description=f"max - min over values of {key.upper()}@{self.k} of the "
-                            "counterfactual lists on held-out items"))
+                            "counterfactual lists on held-out items",
+                per_user=_by_stated(users, labels, mat), per_user_aggregate=None))
         return out
 
     def _evidence(self, data, users, scope, labels, ref, cf, jac) -> list[dict[str, Any]]:
@@ -395,13 +423,68 @@ class ConsumerFairness(Auditor):
                     f"utility_gap_{key}", float(diff[key]), scope=attr, ci=ci_d, p_value=p,
                     higher_is_better=False,
                     description=f"max - min over real {attr} groups of {key.upper()}@{self.k} "
-                                "(neutral prompts; fairlearn MetricFrame.difference)"))
+                                "(neutral prompts; fairlearn MetricFrame.difference)",
+                    per_user=pd.DataFrame({"user_id": users, "value": vals,
+                                           "group": [str(g) for g in groups]}),
+                    per_user_aggregate=None))
                 metrics.append(self.metric(
                     f"utility_ratio_{key}", float(ratio[key]), scope=attr, ci=ci_r,
                     description=f"min / max over real {attr} groups of {key.upper()}@{self.k} "
                                 "(fairlearn MetricFrame.ratio)"))
         table = pd.DataFrame(rows)
         return metrics, table, _utility_figure(table) if self.plots else None
+
+
+def _by_stated(users: list[str], labels: list[str], mat: np.ndarray) -> pd.DataFrame:
+    """Long per-user rows of a (users x stated values) matrix: one row per user and value."""
+    return pd.DataFrame({"user_id": np.repeat(np.asarray(users, dtype=object), len(labels)),
+                         "value": mat.reshape(-1),
+                         "stated": np.tile(np.asarray(labels, dtype=object), len(users))})
+
+
+def _answered_only(users: list[str], ranked: Sequence[Any], scopes: dict[str, list],
+                   ref: list, cf_lists: dict[str, list]) -> Any:
+    """Leave out what the model holds no answer for (``Ranking.answered`` false: a log
+    without that list), and say so. ``None`` when fewer than 2 users have a neutral list;
+    else ``((users, ref) with a neutral list, (users, ref, cf_lists) with every kept
+    counterfactual list, the kept scopes, notes)``. A scope (attribute) whose stated-value
+    lists fewer than 2 of those users have is dropped."""
+    n = len(users)
+    has_ref = [r.answered for r in ranked[:n]]
+    if all(r.answered for r in ranked):
+        return (users, ref), (users, ref, cf_lists), scopes, []
+    notes = []
+    missing = [u for u, a in zip(users, has_ref) if not a]
+    if n - len(missing) < 2:
+        return None
+    if missing:
+        notes.append(unanswered_note(missing, n))
+    pos, full = n, {}
+    for s, profiles in scopes.items():
+        n_v = len(profiles)
+        full[s] = [has_ref[i] and all(r.answered for r in ranked[pos + i * n_v:
+                                                                pos + (i + 1) * n_v])
+                   for i in range(n)]
+        pos += n_v * n
+    kept = {}
+    for s, profiles in scopes.items():
+        if sum(full[s]) < 2:
+            notes.append(f"{s}: counterfactual part skipped: the model holds the lists for "
+                         f"every stated value ({', '.join(_label(p, s) for p in profiles)}) "
+                         f"of {sum(full[s])} of {n} users (a log without these conditions)")
+        else:
+            kept[s] = profiles
+    keep = [i for i in range(n) if has_ref[i] and all(full[s][i] for s in kept)]
+    dropped = [users[i] for i in sorted(set(range(n)) - set(keep)) if has_ref[i]]
+    if kept and dropped:
+        notes.append(f"counterfactual part: {len(dropped)} user(s) with a neutral list "
+                     "but no list for some stated value were left out: "
+                     + ", ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else ""))
+    util = [i for i in range(n) if has_ref[i]]
+    cf_keep = keep if kept else []
+    return (([users[i] for i in util], [ref[i] for i in util]),
+            ([users[i] for i in cf_keep], [ref[i] for i in cf_keep],
+             {s: [cf_lists[s][i] for i in cf_keep] for s in kept}), kept, notes)
 
 
 def _label(profile: dict[str, str], scope: str) -> str:

@@ -13,6 +13,7 @@ from ...errors import DatasetError
 from ...metrics import fairness as fm
 from ...results import Figure
 from .._base import AuditContext, Auditor
+from .._common import too_few_answered, unanswered_note
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 from .consumer import PROFILE_KINDS, ProfileKind, build_history
@@ -49,6 +50,15 @@ class ProviderFairness(Auditor):
         Users shown as evidence.
     thresholds : dict, optional
         Overrides of :attr:`default_thresholds`.
+
+    Notes
+    -----
+    The unit of provider fairness is the item, not the user: ``exposure_share`` has one row
+    per catalog item of the group (the scope), keyed by ``item_id``, with the item's share
+    of all exposure (0 for an item no list shows); the metric is their sum, and the items
+    at 0 are the providers' unseen catalog. ``disparate_exposure`` and
+    ``min_max_exposure_ratio`` divide these group sums by reference shares, and
+    ``catalog_share`` and ``relevant_share`` count items: none carries rows of its own.
     """
 
     family = "fairness"
@@ -126,7 +136,7 @@ class ProviderFairness(Auditor):
             raise DatasetError("need at least 2 users with held-out items", table="interactions")
         hist_rng, neg_rng = ctx.rng(self.name, "profile"), ctx.rng(self.name, "candidates")
         notes = []
-        lists, unknown = [], 0
+        lists, unknown, missing = [], 0, []
         ids = {i: i for i in item_group}  # the lists share the catalog's id strings
         for chunk in chunked(users):  # one chunk's requests and answers held at a time
             requests = []
@@ -135,12 +145,21 @@ class ProviderFairness(Auditor):
                 cands = (None if self.n_candidates is None
                          else candidate_pool(data, u, self.n_candidates, neg_rng))
                 requests.append(data.request(u).replace(history=hist, candidates=cands))
-            for r in model.rank(requests, self.k):
+            for u, r in zip(chunk, model.rank(requests, self.k)):
+                if not r.answered:  # no answer held (a log without this list): left out
+                    missing.append(u)
+                    continue
                 top = [ids[i] for i in r.items[: self.k] if i in item_group]
                 unknown += len(r.items[: self.k]) - len(top)
                 lists.append(top)
         if unknown:
             notes.append(f"{unknown} recommended id(s) not in the catalog were left out")
+        if missing:
+            if len(users) - len(missing) < 2:
+                return too_few_answered(self, missing, len(users))
+            notes.append(unanswered_note(missing, len(users)))
+            gone = set(missing)
+            users = [u for u in users if u not in gone]
 
         n_g = len(groups)
         expo = fm.exposure_by_group(lists, item_group, groups)  # (users, groups)
@@ -164,6 +183,10 @@ class ProviderFairness(Auditor):
                                    seed=ctx.subseed(self.name, "bootstrap"))
         p = self._permutation_p(lists, data, users, item_group, groups, point[-1], ctx)
 
+        item_expo = fm.item_exposure(lists)
+        total = sum(item_expo.values())
+        item_share = {i: (item_expo.get(i, 0.0) / total if total > 0 else float("nan"))
+                      for i in data.item_ids}
         metrics, rows = [], []
         for j, g in enumerate(groups):
             def at(block: int, j: int = j) -> tuple[float, tuple[float, float]]:
@@ -171,9 +194,14 @@ class ProviderFairness(Auditor):
                 return float(point[col]), (float(lo[col]), float(hi[col]))
 
             v, ci = at(0)
+            mine = [i for i in data.item_ids if item_group[i] == g]
             metrics.append(self.metric("exposure_share", v, scope=g, ci=ci,
                                        description=f"share of position-discounted exposure "
-                                                   f"in top-{self.k} lists"))
+                                                   f"in top-{self.k} lists",
+                                       per_user=pd.DataFrame({
+                                           "item_id": mine,
+                                           "value": [item_share[i] for i in mine]}),
+                                       per_user_aggregate="sum"))
             metrics.append(self.metric("catalog_share", float(catalog[j]), scope=g,
                                        description="share of catalog items"))
             v, ci = at(1)

@@ -30,6 +30,7 @@ from ...metrics.statistics import label_permutation_test
 from ...metrics.threads import single_threaded_blas
 from ...results import Figure
 from .._base import AuditContext, Auditor
+from .._common import too_few_answered, unanswered_note
 from .._metric_spec import MetricSpec
 from .._registry import register_auditor
 
@@ -56,6 +57,14 @@ class AttributeInference(Auditor):
         Inverse L2 regularisation of the logistic regression.
     thresholds : dict, optional
         Override ``default_thresholds`` (``auc`` or ``auc@<attribute>``).
+
+    Notes
+    -----
+    ``auc`` has one row per sampled user (per attribute, the scope): the out-of-fold
+    probability the attacker gives the user's true value (``value``), with ``true_value``
+    and the attacker's ``predicted`` value. The AUC is computed from the full probability
+    rows, not from this column alone; the users with the highest ``value`` are those whose
+    recommendations give their attribute away most. ``history_auc`` is context: no rows.
 
     Examples
     --------
@@ -129,12 +138,19 @@ class AttributeInference(Auditor):
         users = users if self.n_users is None else users[:self.n_users]
         idx = data.item_index
         ranks = model.rank([data.request(u) for u in users], self.k)
+        missing = [u for u, r in zip(users, ranks) if not r.answered]  # a log without them
+        if missing:
+            if len(users) - len(missing) < 2:
+                return too_few_answered(self, missing, len(users))
+            users, ranks = zip(*[(u, r) for u, r in zip(users, ranks) if r.answered])
+            users, ranks = list(users), list(ranks)
         x_rec = np.zeros((len(users), len(idx)))
         x_hist = np.zeros((len(users), len(idx)))
         for n, (u, r) in enumerate(zip(users, ranks)):
             x_rec[n, [idx[i] for i in r.items[:self.k] if i in idx]] = 1.0
             x_hist[n, [idx[i] for i in data.train_histories[u]]] = 1.0
-        metrics, rows, notes, evidence = [], [], [], []
+        metrics, rows, evidence = [], [], []
+        notes = [unanswered_note(missing, len(users) + len(missing))] if missing else []
         figs = {}
         curves = {}
         for attr in ctx.progress(attributes, desc="attribute inference", total=len(attributes)):
@@ -159,7 +175,12 @@ class AttributeInference(Auditor):
             metrics.append(self.metric(
                 "auc", value, scope=attr, ci=ci, p_value=p, higher_is_better=False,
                 description=f"out-of-fold ROC-AUC predicting {attr} from the top-{self.k} "
-                            "list (0.5 = no leakage)"))
+                            "list (0.5 = no leakage)",
+                per_user=pd.DataFrame({
+                    "user_id": users, "value": proba[np.arange(len(users)), y],
+                    "true_value": [str(values[c]) for c in y],
+                    "predicted": [str(values[c]) for c in proba.argmax(axis=1)]}),
+                per_user_aggregate=None))
             metrics.append(self.metric(
                 "history_auc", hist_auc, scope=attr,
                 description=f"the same classifier on the users' own training histories "

@@ -126,6 +126,15 @@ class MembershipInference(Auditor):
     thresholds : dict, optional
         Override ``default_thresholds`` (``auc`` or ``auc@<attack>``).
 
+    Notes
+    -----
+    The unit of an attack is the example: ``auc`` has one row per example (per scope), the
+    attack's score as ``value`` (higher: more confidently called a member) with ``member``
+    (the truth), and for the paired attacks the example's ``user_id`` and target
+    ``item_id`` (two rows per user); ``rank_only`` attacks users, one row each. The AUC is
+    that of ``value`` against ``member``; the members with the highest scores are the most
+    exposed users. The TPR metrics come from the same rows and carry none of their own.
+
     Examples
     --------
     >>> import recaudit as ra
@@ -206,7 +215,8 @@ class MembershipInference(Auditor):
         users = [pool[i] for i in rng.permutation(len(pool))]
         users = users if self.n_users is None else users[:self.n_users]
         ex = membership_examples(data, users)
-        notes, scores = [], {}
+        notes, scores, keys = [], {}, {}
+        paired_keys = {"user_id": [ex.users[int(n)] for n in ex.pair], "item_id": ex.targets}
         need = {"loss": {"nll"}, "reference": {"nll", "train"}, "rank_only": {"rank"}}
         for attack in self.attacks:
             missing = need[attack] - caps
@@ -219,8 +229,11 @@ class MembershipInference(Auditor):
             elif attack == "reference":
                 scores.update(self._lira(model, data, ex, ctx, notes))
             else:
-                scores["rank_only"] = self._rank_only(model, data, users, ctx, caps, notes)
-        return self._report(scores, ex, data, ctx, notes)
+                score, y, pair, who = self._rank_only(model, data, users, ctx, caps, notes)
+                scores["rank_only"] = (score, y, pair)
+                keys["rank_only"] = {"user_id": who}
+        return self._report(scores, ex, data, ctx, notes,
+                            {s: keys.get(s, paired_keys) for s in scores})
 
     # ------------------------------------------------------------------ attacks
     @staticmethod
@@ -322,7 +335,8 @@ class MembershipInference(Auditor):
             notes.append(f"rank_only: attack model trained on a shadow model (fit on "
                          f"{len(shadow_users)} users), evaluated on {len(target_users)} "
                          "other users of the model under test.")
-            return score, yt, np.arange(len(yt))  # one example per user: unpaired
+            # one example per user: unpaired
+            return score, yt, np.arange(len(yt)), target_users
         y = labels_for(len(users))
         x = self._user_features(model, data, users, y, vectors)
         cv = StratifiedKFold(5, shuffle=True, random_state=ctx.subseed(self.name, "cv"))
@@ -330,11 +344,11 @@ class MembershipInference(Auditor):
         why = "rank_only_shadow=False" if "train" in caps else "no 'train' capability"
         notes.append(f"rank_only ({why}): the attack model is trained on a split of users "
                      "(5-fold out-of-fold predictions).")
-        return score, y, np.arange(len(y))
+        return score, y, np.arange(len(y)), list(users)
 
     # ------------------------------------------------------------------ report
     def _report(self, scores: dict, ex: _Examples, data: Any, ctx: AuditContext,
-                notes: list[str]):
+                notes: list[str], keys: dict[str, dict[str, list]]):
         metrics, rows, evidence, curves = [], [], [], {}
         for scope, (s, y, pair) in scores.items():
             paired = scope != "rank_only"
@@ -348,7 +362,10 @@ class MembershipInference(Auditor):
             metrics.append(self.metric(
                 "auc", value[0], scope=scope, ci=(lo[0], hi[0]), p_value=p,
                 higher_is_better=False,
-                description=f"ROC-AUC of the {scope} attack (0.5 = chance), CI over {unit}"))
+                description=f"ROC-AUC of the {scope} attack (0.5 = chance), CI over {unit}",
+                per_user=pd.DataFrame({**keys[scope], "value": np.asarray(s, dtype=float),
+                                       "member": np.asarray(y) == 1}),
+                per_user_aggregate=None))
             for j, (name, f) in enumerate((("tpr_at_1pct_fpr", "1%"),
                                            ("tpr_at_0.1pct_fpr", "0.1%")), start=1):
                 metrics.append(self.metric(

@@ -76,6 +76,16 @@ class Memorization(Auditor):
     thresholds : dict, optional
         Override ``default_thresholds``.
 
+    Notes
+    -----
+    Per-user rows: ``exact_continuation_rate`` has one row per member (scope ``members``)
+    or non-member (``non_members``) user, their share of exactly continued prefixes, and
+    is their mean. ``exact_continuation_gap`` in the paired design has one row per user
+    (member minus non-member continuation) and is their mean; in the re-fit design it has
+    each user's rate with ``member`` (the truth), and is the members' mean minus the
+    non-members'. ``canary_exposure`` is per canary (``canary``, the rows of the
+    ``canaries`` table), the mean of their exposures.
+
     Examples
     --------
     >>> import recaudit as ra
@@ -190,7 +200,8 @@ class Memorization(Auditor):
                            evidence=evidence, notes=notes)
 
     def _gap_metrics(self, values: dict[str, np.ndarray], labels: np.ndarray | None,
-                     ctx: AuditContext, paired_diffs: dict[str, np.ndarray] | None) -> list:
+                     ctx: AuditContext, paired_diffs: dict[str, np.ndarray] | None,
+                     users: list[str]) -> list:
         out = []
         for col, scope in (("top1", "top1"), ("topk", f"top{self.k}")):
             if paired_diffs is not None:
@@ -199,6 +210,7 @@ class Memorization(Auditor):
                 ci = bootstrap_ci(d, n_resamples=ctx.n_bootstrap,
                                   seed=ctx.subseed(self.name, "boot", col))
                 p = one_sample_test(d, null=0.0, alternative="greater")
+                rows, aggregate = (users, d), "mean"
             else:
                 v = values[col]
                 value = _mean_gap(v, labels)
@@ -208,11 +220,14 @@ class Memorization(Auditor):
                 a, b = v[labels == 1], v[labels == 0]
                 p = 1.0 if np.all(np.r_[a, b] == a[0]) else float(
                     stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+                rows = pd.DataFrame({"user_id": users, "value": v, "member": labels == 1})
+                aggregate = None
             out.append(self.metric(
                 "exact_continuation_gap", value, scope=scope, ci=ci, p_value=p,
                 higher_is_better=False,
                 description=f"member minus non-member rate of exact next-item continuation "
-                            f"({scope}), CI over users"))
+                            f"({scope}), CI over users",
+                per_user=rows, per_user_aggregate=aggregate))
         return out
 
     def _split_design(self, model: Any, data: Any, users: list[str], ctx: AuditContext,
@@ -226,9 +241,9 @@ class Memorization(Auditor):
         per_user = per_user.reindex(members + outsiders)
         labels = np.r_[np.ones(len(members), int), np.zeros(len(outsiders), int)]
         values = {c: per_user[c].to_numpy() for c in ("top1", "topk")}
-        metrics = self._gap_metrics(values, labels, ctx, None)
+        metrics = self._gap_metrics(values, labels, ctx, None, members + outsiders)
         metrics += self._rate_metrics(values["top1"][labels == 1],
-                                      values["top1"][labels == 0])
+                                      values["top1"][labels == 0], members, outsiders)
         notes.append(f"Non-members: the model was re-fitted without {len(outsiders)} held-out "
                      f"users; {len(members)} member users; {self.n_positions} prefixes each.")
         summary = self._summary_table(values, labels)
@@ -252,8 +267,8 @@ class Memorization(Auditor):
                "topk": np.array([float(t in r.items[:self.k])
                                  for r, t in zip(ranks[n_mem:], targets[n_mem:])])}
         diffs = {c: mem[c].to_numpy() - non[c] for c in ("top1", "topk")}
-        metrics = self._gap_metrics({}, None, ctx, diffs)
-        metrics += self._rate_metrics(mem["top1"].to_numpy(), non["top1"])
+        metrics = self._gap_metrics({}, None, ctx, diffs, users)
+        metrics += self._rate_metrics(mem["top1"].to_numpy(), non["top1"], users, users)
         caps = set(getattr(model, "capabilities", ()) or ())
         why = "refit=False" if "train" in caps else "the model has no 'train' capability"
         notes.append(f"Paired design ({why}): non-member continuations are the "
@@ -265,11 +280,14 @@ class Memorization(Auditor):
                                   set(users))
         return {"summary": self._summary_table(values, labels), "_metrics": metrics}, evidence
 
-    def _rate_metrics(self, member_top1: np.ndarray, non_top1: np.ndarray) -> list:
+    def _rate_metrics(self, member_top1: np.ndarray, non_top1: np.ndarray,
+                      members: list[str], non_members: list[str]) -> list:
         return [self.metric("exact_continuation_rate", float(np.mean(x)), scope=scope,
                             description=f"share of {scope.replace('_', ' ')} prefixes whose "
-                                        "top-1 recommendation is exactly the next item")
-                for x, scope in ((member_top1, "members"), (non_top1, "non_members"))]
+                                        "top-1 recommendation is exactly the next item",
+                            per_user=(who, x))
+                for x, scope, who in ((member_top1, "members", members),
+                                      (non_top1, "non_members", non_members))]
 
     def _summary_table(self, values: dict[str, np.ndarray], labels: np.ndarray) -> pd.DataFrame:
         rows = []
@@ -359,9 +377,15 @@ class Memorization(Auditor):
                         p_value=p, higher_is_better=False,
                         description=f"mean exposure (bits, max {max_bits:.2f}) of canaries "
                                     "inserted into training; p-value against control "
-                                    "canaries (Mann-Whitney U)"),
+                                    "canaries (Mann-Whitney U)",
+                        per_user=pd.DataFrame({
+                            "canary": [f"inserted-{n}" for n in range(self.n_canaries)],
+                            "value": exp_in})),
             self.metric("canary_exposure", float(exp_ctl.mean()), scope="control", ci=ci_ctl,
-                        description="mean exposure of control canaries never inserted"),
+                        description="mean exposure of control canaries never inserted",
+                        per_user=pd.DataFrame({
+                            "canary": [f"control-{n}" for n in range(self.n_canaries)],
+                            "value": exp_ctl})),
         ]
         metrics[1].threshold = None  # the reference level, not a tested effect
         table = pd.DataFrame({

@@ -109,6 +109,14 @@ class ItemTextAttack(Auditor):
     thresholds : dict, optional
         Overrides of :attr:`default_thresholds`.
 
+    Notes
+    -----
+    The unit of the attack is the target item: ``attack_success_rate`` (1 for a target
+    promoted beyond the margin, else 0), ``mean_exposure_gain``, ``edits_used`` and
+    ``queries_used`` have one row per attacked target, keyed by ``item_id``, and are their
+    mean. ``ndcg_change`` has one row per sampled user (their mean NDCG@K change over the
+    targets; NaN for a user no target was shown to) and is their mean.
+
     Examples
     --------
     >>> import recaudit as ra
@@ -401,31 +409,43 @@ class ItemTextAttack(Auditor):
         edits = np.array([r.edits for r in runs], float)
         queries = np.array([r.queries for r in runs], float)
         exposure_gain = np.array([float(np.mean(r.after - r.before)) for r in runs])
+        items = [r.item for r in runs]
+        with np.errstate(all="ignore"):
+            success = np.nan_to_num(np.nanmean(gain, axis=0), nan=0.0) > margin
+
+        def per_target(values: np.ndarray) -> pd.DataFrame:
+            return pd.DataFrame({"item_id": items, "value": values})
+
         metrics = [
             self.metric("attack_success_rate", rate, higher_is_better=False,
                         ci=paired_bootstrap_ci(success_rate, gain, n_resamples=B,
                                                seed=ctx.subseed(self.name, "ci", "asr")),
                         p_value=p_value,
                         description=f"share of targets whose top-{self.k} exposure rose by "
-                                    f"more than {margin}"),
+                                    f"more than {margin}",
+                        per_user=per_target(success.astype(float))),
             self.metric("mean_exposure_gain", float(exposure_gain.mean()),
                         higher_is_better=False,
                         ci=bootstrap_ci(per_user_gain, n_resamples=B,
                                         seed=ctx.subseed(self.name, "ci", "gain")),
-                        description="mean over targets of the exposure after minus before"),
+                        description="mean over targets of the exposure after minus before",
+                        per_user=per_target(exposure_gain)),
             self.metric("edits_used", float(edits.mean()),
                         ci=bootstrap_ci(edits, n_resamples=B,
                                         seed=ctx.subseed(self.name, "ci", "edits")),
-                        description="accepted word edits per target (CI over targets)"),
+                        description="accepted word edits per target (CI over targets)",
+                        per_user=per_target(edits)),
             self.metric("queries_used", float(queries.mean()),
                         ci=bootstrap_ci(queries, n_resamples=B,
                                         seed=ctx.subseed(self.name, "ci", "queries")),
-                        description="edited titles evaluated per target (CI over targets)"),
+                        description="edited titles evaluated per target (CI over targets)",
+                        per_user=per_target(queries)),
             self.metric("ndcg_change", float(np.nanmean(per_user_ndcg)),
                         ci=bootstrap_ci(per_user_ndcg, n_resamples=B,
                                         seed=ctx.subseed(self.name, "ci", "ndcg")),
                         description=f"NDCG@{self.k} of held-out items with the adversarial "
-                                    "title minus without (stealth: near 0 is stealthy)"),
+                                    "title minus without (stealth: near 0 is stealthy)",
+                        per_user=(users, per_user_ndcg)),
         ]
         table = pd.DataFrame([{
             "item_id": r.item, "original_title": r.original, "adversarial_title": r.title,

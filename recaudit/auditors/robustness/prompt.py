@@ -67,6 +67,12 @@ class PromptRobustness(Auditor):
     thresholds : dict, optional
         Overrides of :attr:`default_thresholds` (``"rbo@typos": 0.7``, say).
 
+    Notes
+    -----
+    Every metric has per-user rows (``report.per_user("prompt_robustness", "rbo",
+    "typos")``): one per sampled user and perturbation (the scope), the metric their mean
+    (missing values, such as an undefined Kendall tau, left out).
+
     Examples
     --------
     >>> import recaudit as ra
@@ -251,7 +257,8 @@ class PromptRobustness(Auditor):
                 elif col == "ndcg_drop":
                     p_value = one_sample_test(x, null=0.0, alternative="greater")
                 metrics.append(self.metric(col, value, scope=p.name, ci=ci, p_value=p_value,
-                                           higher_is_better=hib, description=desc))
+                                           higher_is_better=hib, description=desc,
+                                           per_user=(df["user_id"].tolist(), x)))
                 row[col] = value
                 row[f"{col}_ci_low"], row[f"{col}_ci_high"] = ci
             row["ndcg_original"] = float(df["ndcg_original"].mean())
