@@ -29,8 +29,10 @@ ML-1M). ``--quick`` shrinks the auditors and trains the tiny LM for 2 epochs; wi
 Exit codes: 0 every verdict passed (``ablate``, ``report``, ``list``: the command worked;
 ``demo``: its report was written, unless ``--strict``), 1 some verdict failed or an auditor
 errored, 2 a usage or input error (bad spec, unknown key or auditor, unreadable file,
-invalid dataset, a result JSON of an unknown schema version), reported in one line on stderr
-without a traceback.
+invalid dataset, a result JSON of an unknown schema version, a file that is not UTF-8, a
+path that cannot be written, a port in use), reported in one line on stderr without a
+traceback; 3 a bug in recaudit: one line naming the exception and a log file (under
+``<cache>/logs/``) that holds the traceback.
 
 ``audit --fail-on`` picks what exits 1: ``fail`` (default) a failed check or an errored
 auditor; ``error`` only an errored auditor or check (failed checks exit 0); ``never`` exits 0
@@ -56,12 +58,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+#: Longest message the CLI prints for one error (longer ones are cut, ending in '…').
+MAX_MESSAGE = 300
 
 
 class _Usage(Exception):
@@ -158,6 +163,26 @@ def _log_to(args: argparse.Namespace) -> dict[str, Any] | None:
     return {"kind": "mlflow", **settings}
 
 
+def _number(kind: type, low: float | None = None, high: float | None = None) -> Any:
+    """An argparse ``type``: ``kind`` (int or float) within ``[low, high]``; a value outside
+    is argparse's one-line usage error (exit 2)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if value != value or (low is not None and value < low) or (
+                high is not None and value > high):
+            bounds = (f"in [{low}, {high}]" if low is not None and high is not None
+                      else f">= {low}" if low is not None else f"<= {high}")
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def _serve_arguments(p: Any) -> None:
     """The ``recaudit serve`` options."""
     src = p.add_mutually_exclusive_group()
@@ -168,17 +193,18 @@ def _serve_arguments(p: Any) -> None:
     src.add_argument("--baseline", choices=("most_popular", "random"), help="serve a "
                      "non-LM baseline (instant start)")
     p.add_argument("--host", default="127.0.0.1", help="interface (default: loopback only)")
-    p.add_argument("--port", type=int, default=8000, help="port (0: a free one; default "
-                   "8000)")
+    p.add_argument("--port", type=_number(int, 0, 65535), default=8000, help="port, 0 to "
+                   "65535 (0: a free one; default 8000)")
     p.add_argument("--n-users", type=int, default=None, help="synthetic world size "
                    "(default: the embedded default)")
     p.add_argument("--n-items", type=int, default=None)
     p.add_argument("--data-seed", type=int, default=0, help="synthetic world seed")
-    p.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered "
-                   "HTTP 500/429 (client testing)")
-    p.add_argument("--garbage-rate", type=float, default=0.0, help="share answered with a "
-                   "body that is not a chat completion")
-    p.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    p.add_argument("--fail-rate", type=_number(float, 0, 1), default=0.0, help="share of "
+                   "requests answered HTTP 500/429, in [0, 1] (client testing)")
+    p.add_argument("--garbage-rate", type=_number(float, 0, 1), default=0.0, help="share "
+                   "answered with a body that is not a chat completion, in [0, 1]")
+    p.add_argument("--delay", type=_number(float, 0), default=0.0, help="seconds before every "
+                   "answer (>= 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the tiny LM and of the "
                    "failure draws")
     p.add_argument("--name", default="recaudit", help="model id listed by /v1/models")
@@ -186,7 +212,10 @@ def _serve_arguments(p: Any) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="recaudit", description="Audit LLM-based recommenders for bias, "
-                "fairness, privacy, robustness and explanation faithfulness.")
+                "fairness, privacy, robustness and explanation faithfulness.",
+                epilog="Exit codes: 0 passed (or the command worked), 1 a verdict failed or "
+                "an auditor errored, 2 a usage or input error (one line on stderr), 3 a bug "
+                "in recaudit (one line naming a log file with the traceback).")
     p.add_argument("--version", action="version", version=f"recaudit {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -590,6 +619,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .serve import ChatServer
 
+    _check_listen(args.host, args.port)  # a port in use or an unknown host: before building
     kw = {k: v for k, v in (("n_users", args.n_users), ("n_items", args.n_items))
           if v is not None}
     data = ra.datasets.synthetic(seed=args.data_seed, **kw)
@@ -598,9 +628,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"recaudit serve: warning: listening on {args.host}, not only loopback",
               file=sys.stderr)
-    server = ChatServer(model, data, host=args.host, port=args.port, fail_rate=args.fail_rate,
-                        garbage_rate=args.garbage_rate, delay=args.delay, seed=args.seed,
-                        model_name=args.name)
+    try:
+        server = ChatServer(model, data, host=args.host, port=args.port,
+                            fail_rate=args.fail_rate, garbage_rate=args.garbage_rate,
+                            delay=args.delay, seed=args.seed, model_name=args.name)
+    except OSError as exc:  # taken since the check above
+        raise _listen_error(args.host, args.port, exc) from exc
     print(f"serving {type(model).__name__} as {args.name!r} on {server.base_url} "
           f"(synthetic world seed {args.data_seed}: {data.summary().get('n_items', '?')} "
           "items); Ctrl-C stops", flush=True)
@@ -613,6 +646,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen_error(host: str, port: int, exc: OSError) -> Exception:
+    from .errors import RecauditError
+
+    why = ("unknown host" if isinstance(exc, socket.gaierror)
+           else "port in use; pick another with --port (0: a free one)"
+           if exc.errno in (98, 48, 10048) else "")  # EADDRINUSE on Linux, macOS, Windows
+    reason = exc.strerror or str(exc)
+    return RecauditError(f"serve: cannot listen on {host}:{port}: {reason}"
+                         + (f" ({why})" if why else ""))
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` the way the server will (IPv4, address reuse), then let it go."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise _listen_error(host, port, exc) from exc
+
+
 COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "ablate": cmd_ablate, "report": cmd_report,
             "diff": cmd_diff, "list": cmd_list, "serve": cmd_serve, "compare": cmd_compare}
 
@@ -620,21 +674,111 @@ COMMANDS = {"demo": cmd_demo, "audit": cmd_audit, "ablate": cmd_ablate, "report"
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recaudit`` console script; returns the exit code."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .errors import RecauditError
-
+    args = None
     try:
         args = _parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except _Usage as exc:
-        print(f"{exc} (see 'recaudit --help')", file=sys.stderr)
-        return EXIT_USAGE
-    except (RecauditError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"recaudit: error: {msg}", file=sys.stderr)
+        print(_one_line(f"{exc} (see 'recaudit --help')"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("recaudit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the one funnel: expected -> 2, anything else is a bug -> 3
+        message = _expected_message(exc, args)
+        if message is not None:
+            print(_one_line(f"recaudit: error: {message}"), file=sys.stderr)
+            return EXIT_USAGE
+        print(_bug_message(exc, argv), file=sys.stderr)
+        return EXIT_BUG
+
+
+def _one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text``'s first line, cut to ``limit`` characters (ending in '…')."""
+    lines = str(text).strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def _input_files(args: argparse.Namespace | None) -> list[str]:
+    """The files a command reads, as given on the command line."""
+    names = ("spec", "result", "a", "b", "movielens")
+    return [str(v) for n in names if isinstance(v := getattr(args, n, None), (str, Path))]
+
+
+def _not_utf8(exc: UnicodeDecodeError, args: argparse.Namespace | None) -> str:
+    """A one-line message for a file that is not UTF-8, naming the file when it can tell."""
+    where = f"byte 0x{exc.object[exc.start]:02x} at position {exc.start}" if isinstance(
+        exc.object, bytes) and exc.start < len(exc.object) else exc.reason
+    for path in _input_files(args):
+        try:
+            Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            return f"{path}: not UTF-8 ({where}); save it as UTF-8"
+        except OSError:  # a folder (--movielens), gone since
+            continue
+    return f"a file is not UTF-8 ({where}); save it as UTF-8"
+
+
+def _expected_message(exc: BaseException, args: argparse.Namespace | None) -> str | None:
+    """The message of an error the user can cause (bad input, a file, the network), else
+    ``None``: an unexpected error, a bug."""
+    from .errors import RecauditError
+
+    if isinstance(exc, RecauditError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError):
+        return _not_utf8(exc, args)
+    if isinstance(exc, OSError):  # unreadable, unwritable, a folder, a host, a port
+        if exc.filename is not None and exc.strerror:
+            other = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+            return f"{exc.filename}{other}: {exc.strerror}"
+        return exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, (RecursionError, MemoryError)):
+        files = ", ".join(_input_files(args))
+        return (f"{files + ': ' if files else ''}input too deeply nested or too large to "
+                f"read ({type(exc).__name__})")
+    return None
+
+
+def _bug_message(exc: BaseException, argv: Sequence[str] | None) -> str:
+    """Save the traceback to a log file; the one line that names the error and the file."""
+    import traceback
+
+    what = _one_line(f"{type(exc).__name__}: {exc}", limit=200)
+    text = (f"recaudit {_version()} on Python {sys.version.split()[0]}\n"
+            f"argv: {list(sys.argv[:1]) + list(argv if argv is not None else sys.argv[1:])}\n\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    log = _write_log(text)
+    saved = f"the traceback is in {log}" if log else "the traceback could not be saved"
+    return _one_line(f"recaudit: internal error (a bug in recaudit): {what}; {saved}; please "
+                     "report it", limit=len(what) + 1000)
+
+
+def _write_log(text: str) -> str | None:
+    """Write ``text`` to ``<cache>/logs/crash-<time>-<pid>.log`` (else a temporary file);
+    returns the path, or ``None`` when neither can be written."""
+    import tempfile
+    import time
+
+    from ._paths import cache_root
+
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    try:
+        folder = cache_root() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.log"
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+    except OSError:
+        pass
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"recaudit-{name}-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return tmp
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":
