@@ -110,3 +110,16 @@ def did_you_mean(name: object, options: Iterable[object], *, n: int = 3) -> str:
     """
     close = difflib.get_close_matches(str(name), [str(o) for o in options], n=n, cutoff=0.5)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters with ``…``: error messages name a value
+    without printing all of it (a spec's 1 MB string, a report's long list).
+
+    >>> short_repr("x" * 200, limit=12)
+    "'xxxxxxxxxx…"
+    >>> short_repr([1, 2])
+    '[1, 2]'
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

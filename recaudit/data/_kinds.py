@@ -1,9 +1,9 @@
 """Dataset kinds: the one table of every ``dataset: {kind: ...}`` a spec may name.
 
 Each :class:`DatasetKind` says, in one place, how the dataset is built, which keys its entry
-accepts, which it requires, the type (and lowest value) of its scalar keys and the keys of
-its nested mappings (``effects:`` of a synthetic world). :mod:`recaudit.spec` validates
-``dataset:`` against this table and builds it through :func:`build_dataset`.
+accepts, which it requires, the type (and lowest and highest value) of its scalar keys and
+the keys of its nested mappings (``effects:`` of a synthetic world). :mod:`recaudit.spec`
+validates ``dataset:`` against this table and builds it through :func:`build_dataset`.
 
 A new kind is one :func:`DATASET_KINDS.register <recaudit.registry.Registry.register>` call
 here, or, from a third-party package, an entry point in the ``recaudit.datasets`` group
@@ -44,6 +44,9 @@ class DatasetKind(Kind):
     #: Nested mapping key -> (its accepted keys, the type and lowest value of its values).
     nested: Mapping[str, tuple[Callable[[], list[str]], type, float | None]] = field(
         default_factory=dict)
+    #: Key -> highest value, for the keys of ``types`` that have one (a spec asking for
+    #: ``n_users: 10**24`` is refused before any work).
+    highest: Mapping[str, float] = field(default_factory=dict)
 
 
 def _adopt_loader(name: str, obj: Any) -> DatasetKind | None:
@@ -134,7 +137,9 @@ for _kind in (
                 types={"n_users": (int, 0), "n_items": (int, 0), "seed": (int, 0),
                        "min_interactions": (int, 0), "max_interactions": (int, 0),
                        "taste": (float, 0)},
-                nested={"effects": (_effects_fields, float, 0)}),
+                nested={"effects": (_effects_fields, float, 0)},
+                highest={"n_users": 1_000_000, "n_items": 1_000_000,
+                         "min_interactions": 100_000, "max_interactions": 100_000}),
     DatasetKind("movielens_100k", "MovieLens 100K from its original files",
                 _movielens("movielens_100k"), _MOVIELENS_KEYS, **_MOVIELENS),
     DatasetKind("movielens_1m", "MovieLens 1M from its original files",

@@ -16,20 +16,25 @@ Schema history:
   ``per_user`` (the rows behind its metrics: ``metric``, ``scope``, ``aggregate``,
   ``unit``, aligned ``ids`` and ``values``, optional extra ``columns``); it is optional, so
   it needs no new version: a result without it simply has no per-user rows.
+
+Reading checks the structure first (:func:`check_report`): a missing ``results``, a metric
+value that is not a number, an unknown verdict... raise :class:`~recaudit.errors.SpecError`
+naming the place (``results[2].metrics[0].ci_low``), so a broken file never reads as a
+passed audit.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import SpecError
-from ..results import VERDICTS, AuditResult, Cost, _jsonable
+from ..errors import SpecError, short_repr
+from ..results import _PER_USER, VERDICTS, AuditResult, Cost, Metric, _jsonable
 
 if TYPE_CHECKING:
     from ._diff import ReportDiff
@@ -72,7 +77,8 @@ def migrate(d: Mapping[str, Any]) -> dict[str, Any]:
                         "write one with AuditReport.to_json()")
     version = d.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int):
-        raise SpecError(f"audit report schema_version {version!r} is unknown: expected an "
+        raise SpecError(f"audit report schema_version {short_repr(version)} is unknown: "
+                        "expected an "
                         f"integer from 1 to {SCHEMA_VERSION}")
     if version > SCHEMA_VERSION:
         raise SpecError(f"audit report schema_version {version} is newer than this recaudit "
@@ -84,6 +90,97 @@ def migrate(d: Mapping[str, Any]) -> dict[str, Any]:
     while out["schema_version"] < SCHEMA_VERSION:
         out = MIGRATIONS[out["schema_version"]](out)
     return out
+
+
+_STATUSES = ("ok", "skipped", "error")
+_METRIC_KEYS = tuple(f.name for f in fields(Metric) if f.name not in _PER_USER)
+_METRIC_NUMBERS = ("value", "ci_low", "ci_high", "threshold", "p_value", "p_adjusted")
+_COST_KEYS = tuple(f.name for f in fields(Cost))
+_RESULT_TYPES = (("metrics", list, "a list"), ("evidence", list, "a list"),
+                 ("notes", list, "a list"), ("per_user", list, "a list"),
+                 ("tables", Mapping, "a mapping"), ("figures", Mapping, "a mapping"),
+                 ("params", Mapping, "a mapping"), ("cost", Mapping, "a mapping"),
+                 ("reason", str, "a string"), ("family", str, "a string"),
+                 ("method", str, "a string"), ("citation", str, "a string"))
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def check_report(d: Mapping[str, Any], where: str = "audit report") -> None:
+    """Raise :class:`~recaudit.errors.SpecError` at the first part of a report dict (current
+    schema version) that is not what :class:`AuditReport` reads, naming its JSON path:
+    ``audit report 'a.json': results[2].metrics[0].ci_low: expected a number or null, got
+    'abc'``. Hand-written checks (no JSON Schema library is a dependency); keys that only
+    carry text (``metadata``, ``evidence``, figure data) are not looked into."""
+    def bad(path: str, expected: str, value: Any) -> None:
+        raise SpecError(f"{where}: {path}: expected {expected}, got {short_repr(value)}")
+
+    if "results" not in d:
+        raise SpecError(f"{where}: results: missing; a report without its results cannot be "
+                        "read (AuditReport.to_json() writes them)")
+    results = d["results"]
+    if not isinstance(results, list):
+        bad("results", "a list of auditor results", results)
+    for key, typ, expected in (("metadata", Mapping, "a mapping"), ("title", str, "a string"),
+                               ("complete", bool, "true or false")):
+        if key in d and not isinstance(d[key], typ):
+            bad(key, expected, d[key])
+    for i, r in enumerate(results):
+        at = f"results[{i}]"
+        if not isinstance(r, Mapping):
+            bad(at, "a mapping (one auditor's result)", r)
+        if not isinstance(r.get("auditor"), str):
+            bad(f"{at}.auditor", "the auditor's name", r.get("auditor"))
+        if r.get("status", "ok") not in _STATUSES:
+            bad(f"{at}.status", f"one of {', '.join(_STATUSES)}", r.get("status"))
+        for key, typ, expected in _RESULT_TYPES:
+            if key in r and not isinstance(r[key], typ):
+                bad(f"{at}.{key}", expected, r[key])
+        for j, m in enumerate(r.get("metrics", [])):
+            mat = f"{at}.metrics[{j}]"
+            if not isinstance(m, Mapping):
+                bad(mat, "a mapping (one metric)", m)
+            for key in m:
+                if key not in _METRIC_KEYS:
+                    raise SpecError(f"{where}: {mat}: unknown key {short_repr(key)}; a metric "
+                                    f"has {', '.join(_METRIC_KEYS)}")
+            if not isinstance(m.get("name"), str):
+                bad(f"{mat}.name", "the metric's name", m.get("name"))
+            for key in _METRIC_NUMBERS:
+                if m.get(key) is not None and not _number(m[key]):
+                    bad(f"{mat}.{key}", "a number or null", m[key])
+            if m.get("verdict", "info") not in VERDICTS:
+                bad(f"{mat}.verdict", f"one of {', '.join(VERDICTS)}", m["verdict"])
+            if m.get("higher_is_better") not in (None, True, False):
+                bad(f"{mat}.higher_is_better", "true, false or null", m["higher_is_better"])
+            for key in ("scope", "auditor", "description"):
+                if key in m and not isinstance(m[key], str):
+                    bad(f"{mat}.{key}", "a string", m[key])
+        for key, v in r.get("tables", {}).items():
+            if not isinstance(v, str):
+                bad(f"{at}.tables.{key}", "a table as JSON text", v)
+        for key, v in r.get("figures", {}).items():
+            if isinstance(v, Mapping):
+                if not isinstance(v.get("kind"), str) or not v["kind"]:
+                    bad(f"{at}.figures.{key}.kind", "a figure kind", v.get("kind"))
+                if not isinstance(v.get("data", {}), Mapping):
+                    bad(f"{at}.figures.{key}.data", "a mapping", v["data"])
+            elif not isinstance(v, str):
+                bad(f"{at}.figures.{key}", "SVG text or {kind, data}", v)
+        for key, v in r.get("cost", {}).items():
+            if key not in _COST_KEYS:
+                bad(f"{at}.cost", f"the keys {', '.join(_COST_KEYS)}", key)
+            if not _number(v):
+                bad(f"{at}.cost.{key}", "a number", v)
+        for j, e in enumerate(r.get("per_user", [])):
+            if not isinstance(e, Mapping):
+                bad(f"{at}.per_user[{j}]", "a mapping", e)
+            for key in ("ids", "values"):
+                if not isinstance(e.get(key, []), list):
+                    bad(f"{at}.per_user[{j}].{key}", "a list", e[key])
+
 
 SUMMARY_COLUMNS = ["auditor", "metric", "scope", "value", "ci_low", "ci_high", "threshold",
                    "p_value", "p_adjusted", "verdict"]
@@ -209,29 +306,47 @@ class AuditReport:
         return text
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AuditReport:
-        """Build a report from its dict form, upgrading older schema versions first."""
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "audit report") -> AuditReport:
+        """Build a report from its dict form, upgrading older schema versions first.
+
+        The structure is checked first (:func:`check_report`): a bad part raises
+        :class:`~recaudit.errors.SpecError` naming ``where`` and the place in the dict."""
         d = migrate(d)
-        return cls(results=[AuditResult.from_dict(r) for r in d.get("results", [])],
-                   metadata=dict(d.get("metadata", {})), title=d.get("title", "recaudit audit"),
+        check_report(d, where)
+        results = []
+        for i, r in enumerate(d["results"]):
+            try:
+                results.append(AuditResult.from_dict(r))
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                raise SpecError(f"{where}: results[{i}] cannot be read: "
+                                f"{short_repr(str(exc))[1:-1]}") from exc
+        return cls(results=results, metadata=dict(d.get("metadata", {})),
+                   title=d.get("title", "recaudit audit"),
                    complete=bool(d.get("complete", True)), schema_version=SCHEMA_VERSION)
 
     @classmethod
     def from_json(cls, path_or_text: str | Path) -> AuditReport:
         """Read a report written by :meth:`to_json` (a path, or the JSON text itself)."""
         text = str(path_or_text)
-        if not text.lstrip().startswith("{"):
+        is_text = text.lstrip().startswith("{")
+        where = "audit report (JSON text)" if is_text else f"audit report {short_repr(text)}"
+        if not is_text:
             try:
-                text = Path(path_or_text).read_text(encoding="utf-8")
+                data = Path(path_or_text).read_bytes()
             except OSError as exc:
-                raise SpecError(f"cannot read audit report {str(path_or_text)!r}: "
+                raise SpecError(f"cannot read audit report {short_repr(text)}: "
                                 f"{exc.strerror or exc}") from exc
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise SpecError(f"{where} is not UTF-8 (byte 0x{data[exc.start]:02x} at offset "
+                                f"{exc.start}); recaudit writes reports as UTF-8") from None
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"audit report {str(path_or_text)[:80]!r} is not valid JSON "
+            raise SpecError(f"{where} is not valid JSON "
                             f"(line {exc.lineno}: {exc.msg})") from exc
-        return cls.from_dict(d)
+        return cls.from_dict(d, where=where)
 
     # -------------------------------------------------------------- comparing
     def diff(self, other: AuditReport) -> ReportDiff:
