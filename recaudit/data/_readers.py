@@ -41,7 +41,7 @@ def malformed_error(file: Path, sep: str, n_fields: int, table: str,
 
 def number_error(file: Path, table: str, column: str, integer: bool, shown: list[str],
                  rows: list[int]) -> DatasetError:
-    what = f"an integer, got {shown}" if integer else "a number"
+    what = f"an integer within 64-bit range, got {shown}" if integer else "a number"
     return DatasetError(f"malformed line(s) in {file.name}: {column} must be {what}; rows "
                         f"are 1-based line numbers in {file}", table=table, column=column,
                         rows=rows)
@@ -51,14 +51,15 @@ def number_error(file: Path, table: str, column: str, integer: bool, shown: list
 def parse_numbers(values: Sequence[str], integer: bool) -> tuple[np.ndarray, np.ndarray]:
     """``values`` (stripped) as numbers, and the mask of those that are not.
 
-    A number is what :func:`pandas.to_numeric` reads; an integer must also be finite and
-    whole (``"5.0"`` is 5). Returns int64 for ``integer`` (0 where bad), else float64.
+    A number is what :func:`pandas.to_numeric` reads; an integer must also be finite,
+    whole (``"5.0"`` is 5) and inside int64's range (``"1e26"`` is bad: never cast, so no
+    numpy overflow warning). Returns int64 for ``integer`` (0 where bad), else float64.
     """
     arr = pd.to_numeric(pd.Series(values, dtype=object).str.strip(),
                         errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(arr)
     if integer:
-        bad |= arr != np.round(arr)
+        bad |= (arr != np.round(arr)) | (np.abs(arr) >= 2.0 ** 63)
         return np.where(bad, 0, arr).astype(np.int64), bad
     return arr, bad
 
@@ -154,12 +155,15 @@ def read_ratings_fast(file: Path, sep: str) -> pd.DataFrame | None:
     options = dict(sep="\t", header=None, names=list(RATING_COLUMNS), dtype=RATING_DTYPES,
                    quoting=csv.QUOTE_NONE, skip_blank_lines=False, na_filter=False,
                    engine="c")
+    # errstate: on a value such as 1e26 in an integer column pandas casts its float to
+    # int64 (numpy warns "invalid value encountered in cast") before it raises ValueError
     try:
-        if sep == "\t":
-            df = pd.read_csv(file, **options)
-        else:
-            with open(file, "rb") as fh:
-                df = pd.read_csv(TabbedStream(fh, sep.encode("latin-1")), **options)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if sep == "\t":
+                df = pd.read_csv(file, **options)
+            else:
+                with open(file, "rb") as fh:
+                    df = pd.read_csv(TabbedStream(fh, sep.encode("latin-1")), **options)
     except (ValueError, OverflowError):  # pandas' ParserError and UnicodeDecodeError too
         return None
     if not np.isfinite(df["rating"].to_numpy()).all():
