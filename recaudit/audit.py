@@ -34,6 +34,7 @@ from .auditors import (
 from .contract import BaseRecommender, Ranking, Request
 from .engine import engine_for, owned_executor, uncached
 from .errors import (
+    EndpointError,
     SpecError,
     UnanswerableRequestError,
     UnknownAuditorError,
@@ -291,6 +292,15 @@ def audit(model: Any, data: Any, auditors: Any = None, config: Mapping[str, Any]
         before the audit runs; a logging failure after it raises
         :class:`~recaudit.errors.TrackingError` with the report as ``.report``.
 
+    Raises
+    ------
+    EndpointError
+        A model behind an API stopped answering (its retries exhausted): the audit stops at
+        that auditor, since the next ones would only spend their retries too. The partial
+        report (``complete: false``, that auditor ``error``) is the exception's ``.report``
+        and, with ``out_json``, already on disk; ``recaudit audit`` exits 2 with the
+        endpoint's one-line message.
+
     Examples
     --------
     >>> import recaudit as ra                                            # doctest: +SKIP
@@ -349,6 +359,7 @@ def _audit(model: Any, data: Any, auditors: Any, config: Mapping[str, Any] | Non
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(planned), desc="audit", unit="auditor", dynamic_ncols=True)
+    endpoint_down: EndpointError | None = None
     for p in planned:
         if bar is not None:
             bar.set_postfix_str(p.name)
@@ -369,6 +380,9 @@ def _audit(model: Any, data: Any, auditors: Any, config: Mapping[str, Any] | Non
                                         f"{type(res).__name__}, not an AuditResult")
                 except UnanswerableRequestError as exc:  # e.g. a log asked to re-rank
                     res = _skipped(p.name, p.auditor, str(exc))
+                except EndpointError as exc:  # the endpoint is gone: later auditors would
+                    res = _error(p.name, p.auditor, exc)  # only burn their retries
+                    endpoint_down = exc
                 except Exception as exc:
                     res = _error(p.name, p.auditor, exc)
             res.auditor = p.name
@@ -385,6 +399,12 @@ def _audit(model: Any, data: Any, auditors: Any, config: Mapping[str, Any] | Non
         if out_json is not None:
             assign_verdicts(report.results, alpha=ctx.alpha)
             report.to_json(out_json)
+        if endpoint_down is not None:  # stop: the partial report (complete: false) is kept
+            if bar is not None:
+                bar.close()
+            assign_verdicts(report.results, alpha=ctx.alpha)
+            endpoint_down.report = report
+            raise endpoint_down
         if bar is not None:
             bar.update(1)
     if bar is not None:

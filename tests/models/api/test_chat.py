@@ -197,3 +197,39 @@ def test_the_engine_announces_cache_misses_before_sending(world, tmp_path, capsy
         engine.rank(_requests(world, 30), 5)  # 5 misses: below the bar, nothing printed
         assert "chat request" not in capsys.readouterr().err
         assert server.answered == 30
+
+
+def test_an_endpoint_that_stops_answering_stops_the_audit_and_keeps_its_work(world, tmp_path,
+                                                                              capsys):
+    """Retries exhausted: the audit stops at that auditor (the next ones would only burn
+    their retries), the partial report is on disk, and the CLI exits 2 in one line."""
+    import json
+
+    from recaudit.cli import main
+
+    with ChatServer(ScoringModel(world), world, garbage_rate=1.0, seed=1) as server:
+        chat = _chat(server, world, max_retries=1)
+        out = tmp_path / "partial.json"
+        with pytest.raises(EndpointError, match="gave up after 2 attempt") as err:
+            ra.audit(chat, world, [("popularity_bias", {"n_users": 10}), "position_bias"],
+                     cache=False, progress=False, out_json=out)
+        report = err.value.report
+        assert [r.auditor for r in report.results] == ["popularity_bias"]
+        assert report.results[0].status == "error" and not report.complete
+        saved = json.loads(out.read_text())
+        assert saved["complete"] is False and len(saved["results"]) == 1
+
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            "dataset: {kind: synthetic, n_users: 60, n_items: 50, seed: 3}\n"
+            f"model: {{kind: chat, base_url: '{server.base_url}', model: recaudit, "
+            "max_retries: 1, backoff: 0.001, max_backoff: 0.01}\n"
+            "auditors: [popularity_bias, position_bias]\n"
+            f"output: {{json: '{tmp_path / 'cli.json'}'}}\n"
+            "run: {cache: false}\n")
+        capsys.readouterr()
+        assert main(["audit", str(spec), "--no-progress"]) == 2
+    err_lines = [line for line in capsys.readouterr().err.splitlines()
+                 if line.startswith("recaudit: error:")]
+    assert len(err_lines) == 1 and "gave up after 2 attempt" in err_lines[0]
+    assert json.loads((tmp_path / "cli.json").read_text())["complete"] is False
