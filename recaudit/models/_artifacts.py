@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -30,3 +32,64 @@ def publish_folder(folder: Path, marker: str) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ====================================================================== training checkpoints
+#: The file of a run's last checkpoint in its partial folder.
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def partial_folder(folder: Path) -> Path:
+    """``<folder>.partial``: beside the cache folder a run publishes to, where it keeps its
+    checkpoint until the finished model is published (``folder`` itself must not exist until
+    then: :func:`publish_folder` renames the staging folder onto it)."""
+    return folder.with_name(folder.name + ".partial")
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` (``torch.save``) to ``path`` atomically: a temporary file in the same
+    folder, then ``os.replace``; a kill leaves the previous checkpoint or the new one."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, key: str) -> dict | None:
+    """The checkpoint at ``path`` when it belongs to the run ``key`` (its cache key), else
+    ``None`` (none there, unreadable, or another run's: never resumed)."""
+    import torch
+
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a torn or foreign file: start over (it is overwritten next epoch)
+        return None
+    if not isinstance(state, dict) or state.get("key") != key:
+        return None
+    return state
+
+
+def rng_state(gen: Any) -> str:
+    """A numpy ``Generator``'s state as JSON (checkpoints load with ``weights_only``)."""
+    return json.dumps(gen.bit_generator.state)
+
+
+def set_rng_state(gen: Any, state: str) -> None:
+    """Restore a numpy ``Generator`` from :func:`rng_state`."""
+    gen.bit_generator.state = json.loads(state)
+
+
+def drop_partial(folder: Path) -> None:
+    """Remove ``folder``'s partial folder (its checkpoint) once the model is published."""
+    shutil.rmtree(partial_folder(folder), ignore_errors=True)

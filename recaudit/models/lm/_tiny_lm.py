@@ -28,7 +28,16 @@ import numpy as np
 
 from ..._paths import cache_root
 from ...contract import Request, stable_hash
-from .._artifacts import publish_folder
+from .._artifacts import (
+    CHECKPOINT_FILE,
+    drop_partial,
+    load_checkpoint,
+    partial_folder,
+    publish_folder,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from ..prompts import PromptTemplate
 from ._hf import HFRecommender, _hash_files, quiet_transformers
 
@@ -260,7 +269,10 @@ def train_tiny_lm(data: Any, seed: int = 0, *, config: TinyLMConfig | None = Non
         reweighting mitigations use it. Normalised to mean 1 over the examples.
     cache_dir : path, optional
         Root of the model cache (default :func:`recaudit._paths.cache_dir`); the model lives in
-        ``<cache_dir>/tiny_lm/<hash>`` and is re-used when present.
+        ``<cache_dir>/tiny_lm/<hash>`` and is re-used when present. Until it is published,
+        the run keeps a checkpoint after every epoch in ``<hash>.partial/checkpoint.pt``
+        (weights, optimizer, schedule, random states); a run killed midway resumes from it
+        with the same final weights, and it is deleted once the model is published.
     progress : bool
         Show a tqdm bar with the running loss.
     init_from : HFRecommender or path, optional
@@ -387,7 +399,21 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
     losses: list[float] = []
     resample = config.context == "cloze" or config.short_history_share > 0
     done = 0
-    for _epoch in range(math.ceil(total / steps_per_epoch)):
+    # a checkpoint after every epoch in <folder>.partial, keyed by the cache key (which
+    # names every setting) and the tokenizer; a killed run resumes after its last epoch
+    ckpt_path = partial_folder(folder) / CHECKPOINT_FILE
+    vocab = stable_hash(sorted(tokenizer.get_vocab().items()))
+    first = 0
+    ckpt = load_checkpoint(ckpt_path, folder.name)
+    if ckpt is not None and ckpt.get("vocab") == vocab:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        set_rng_state(rng, ckpt["numpy_rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        done, losses, first = int(ckpt["done"]), list(ckpt["losses"]), int(ckpt["epoch"]) + 1
+        bar.update(done)
+    for _epoch in range(first, math.ceil(total / steps_per_epoch)):
         if resample and _epoch > 0:  # fresh random contexts each epoch (augmentation)
             prompts, answers, weights = _examples(data, config, seed, sample_weight, _epoch)
             p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
@@ -435,6 +461,11 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
             losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        save_checkpoint(ckpt_path, {
+            "key": folder.name, "vocab": vocab, "epoch": _epoch, "done": done,
+            "losses": losses, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "numpy_rng": rng_state(rng),
+            "torch_rng": torch.get_rng_state()})
         if on_epoch is not None:  # a hook for tuning experiments
             model.eval()
             on_epoch(_epoch, model, tokenizer)
@@ -453,3 +484,4 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
                 "train_seconds": round(time.perf_counter() - started, 2),
                 "final_loss": float(np.mean(losses[-steps_per_epoch:])) if losses else None}
         (tmp / "recaudit_tiny_lm.json").write_text(json.dumps(meta, indent=2))
+    drop_partial(folder)

@@ -55,7 +55,9 @@ import numpy as np
 from ...contract import stable_hash
 from ..lm import HFRecommender, quiet_transformers, score_batch, score_prompts
 from ._shared import (
+    Checkpoint,
     answer_loss,
+    arm_checkpoint,
     arm_keys,
     arm_start,
     build_arm,
@@ -281,7 +283,8 @@ def _question_loss(lm: Any, batch: dict[str, Any]) -> Any:
 
 
 def _train(base: HFRecommender, data: Any, config: InstructionConfig, seed: int,
-           sample_weight: Any, progress: bool) -> tuple[list[float], list[float]]:
+           sample_weight: Any, progress: bool,
+           checkpoint: Any = None) -> tuple[list[float], list[float]]:
     """Tune every weight of ``base.model`` (in place) on the instructions: (step losses,
     epoch means). The LM trains with its own dropout, as when it was pre-trained;
     ``config.max_prompts`` caps the prompts over all epochs."""
@@ -330,7 +333,9 @@ def _train(base: HFRecommender, data: Any, config: InstructionConfig, seed: int,
 
     losses, epochs = run_epochs(config.epochs, batches_of, loss_of, opt, params,
                                 desc="instruction tuning", progress=progress,
-                                total_steps=total_steps)
+                                total_steps=total_steps,
+                                checkpoint=None if checkpoint is None else Checkpoint(
+                                    checkpoint.path, checkpoint.key, [rng], used))
     lm.eval()
     return losses, epochs
 
@@ -427,7 +432,8 @@ def train_instruction_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
 
     def write(tmp: Path) -> dict[str, Any]:
         started = time.perf_counter()
-        losses, epochs = _train(base, data, config, seed, sample_weight, progress)
+        losses, epochs = _train(base, data, config, seed, sample_weight, progress,
+                                checkpoint=arm_checkpoint(folder))
         with quiet_transformers():
             base.model.save_pretrained(tmp / "lm", safe_serialization=True)
             base.tokenizer.save_pretrained(tmp / "lm")

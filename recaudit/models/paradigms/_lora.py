@@ -25,6 +25,7 @@ from typing import Any
 from ...contract import stable_hash
 from ..lm import HFRecommender, quiet_transformers
 from ._shared import (
+    arm_checkpoint,
     arm_keys,
     arm_start,
     build_arm,
@@ -120,8 +121,8 @@ def _lora_peft_config(config: LoRAConfig) -> Any:
 
 
 def _train_lora(base: HFRecommender, data: Any, config: LoRAConfig, seed: int,
-                sample_weight: Any, progress: bool,
-                on_epoch: Any = None) -> tuple[Any, list[float], list[float]]:
+                sample_weight: Any, progress: bool, on_epoch: Any = None,
+                checkpoint: Any = None) -> tuple[Any, list[float], list[float]]:
     """Wrap ``base.model`` in a fresh LoRA adapter (in place) and train only the adapter."""
     import torch
     from peft import get_peft_model
@@ -140,7 +141,8 @@ def _train_lora(base: HFRecommender, data: Any, config: LoRAConfig, seed: int,
         return lm.transformer(input_ids=inp, attention_mask=att).last_hidden_state
 
     losses, epochs = train_on_cloze(hidden, lm, opt, params, base, data, config, seed,
-                                    sample_weight, 0, "LoRA", progress, on_epoch=on_epoch)
+                                    sample_weight, 0, "LoRA", progress, on_epoch=on_epoch,
+                                    checkpoint=checkpoint)
     peft_model.eval()
     return peft_model, losses, epochs
 
@@ -204,7 +206,7 @@ def train_lora(data: Any, pretrain_data: Any, seed: int = 0, *,
     def write(tmp: Path) -> dict[str, Any]:
         started = time.perf_counter()
         peft_model, losses, epochs = _train_lora(base, data, config, seed, sample_weight,
-                                                 progress)
+                                                 progress, checkpoint=arm_checkpoint(folder))
         with quiet_transformers():
             peft_model.save_pretrained(tmp / "adapter")
             merged = _merged_lora(base.path, tmp / "adapter")

@@ -21,6 +21,7 @@ from ...contract import stable_hash
 from ..lm import HFRecommender, quiet_transformers
 from ._prompt_tuning import PromptTunedRecommender, _peft_config, _soft_prompt_module
 from ._shared import (
+    arm_checkpoint,
     arm_keys,
     arm_start,
     build_arm,
@@ -96,8 +97,8 @@ class PromptLMTunedRecommender(PromptTunedRecommender):
 
 
 def _train_prompt_lm(base: HFRecommender, data: Any, config: PromptLMConfig, seed: int,
-                     sample_weight: Any, progress: bool,
-                     on_epoch: Any = None) -> tuple[Any, list[float], list[float]]:
+                     sample_weight: Any, progress: bool, on_epoch: Any = None,
+                     checkpoint: Any = None) -> tuple[Any, list[float], list[float]]:
     """Wrap ``base.model`` with a soft prompt (in place) and train prompt and LM together."""
     import torch
     from peft import get_peft_model
@@ -116,7 +117,8 @@ def _train_prompt_lm(base: HFRecommender, data: Any, config: PromptLMConfig, see
     peft_model.train()  # the LM's own dropout, as when it was pre-trained
     losses, epochs = train_on_cloze(soft_prompt_hidden(peft_model, nv), lm, opt,
                                     prompt + weights, base, data, config, seed, sample_weight,
-                                    nv, "prompt + LM tuning", progress, on_epoch=on_epoch)
+                                    nv, "prompt + LM tuning", progress, on_epoch=on_epoch,
+                                    checkpoint=checkpoint)
     peft_model.eval()
     return peft_model, losses, epochs
 
@@ -158,7 +160,8 @@ def train_prompt_lm_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
     def write(tmp: Path) -> dict[str, Any]:
         started = time.perf_counter()
         peft_model, losses, epochs = _train_prompt_lm(base, data, config, seed, sample_weight,
-                                                      progress)
+                                                      progress,
+                                                      checkpoint=arm_checkpoint(folder))
         with quiet_transformers():
             peft_model.save_pretrained(tmp / "adapter")
             peft_model.get_base_model().save_pretrained(tmp / "lm", safe_serialization=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..lm import HFRecommender, quiet_transformers
 from ._shared import (
+    arm_checkpoint,
     arm_keys,
     arm_start,
     build_arm,
@@ -173,8 +174,8 @@ def _peft_config(config: SoftPromptConfig, base_folder: Path) -> Any:
 
 
 def _train_soft_prompt(base: HFRecommender, data: Any, config: SoftPromptConfig, seed: int,
-                      sample_weight: Any, progress: bool,
-                      on_epoch: Any = None) -> tuple[Any, list[float], list[float]]:
+                      sample_weight: Any, progress: bool, on_epoch: Any = None,
+                      checkpoint: Any = None) -> tuple[Any, list[float], list[float]]:
     """Wrap ``base.model`` with a fresh soft prompt (in place) and train only the prompt.
 
     The frozen LM runs without dropout; gradients are not clipped (the large learning rate
@@ -193,7 +194,7 @@ def _train_soft_prompt(base: HFRecommender, data: Any, config: SoftPromptConfig,
                                     peft_model.get_base_model(), opt, params, base, data,
                                     config, seed, sample_weight, nv, "prompt tuning",
                                     progress, max_grad_norm=None, order_stream=37,
-                                    on_epoch=on_epoch)
+                                    on_epoch=on_epoch, checkpoint=checkpoint)
     return peft_model, losses, epochs
 
 
@@ -246,8 +247,9 @@ def train_prompt_tuning(data: Any, pretrain_data: Any, seed: int = 0, *,
 
     def write(tmp: Path) -> dict[str, Any]:
         started = time.perf_counter()
-        peft_model, losses, epochs = _train_soft_prompt(base, data, config, seed,
-                                                        sample_weight, progress)
+        peft_model, losses, epochs = _train_soft_prompt(
+            base, data, config, seed, sample_weight, progress,
+            checkpoint=arm_checkpoint(folder))
         with quiet_transformers():
             peft_model.save_pretrained(tmp)
         return training_record("prompt_tuning", base, data, config, seed, sample_weight,

@@ -17,7 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,16 @@ import numpy as np
 
 from ..._paths import cache_root
 from ...contract import Request, stable_hash
-from .._artifacts import publish_folder
+from .._artifacts import (
+    CHECKPOINT_FILE,
+    drop_partial,
+    load_checkpoint,
+    partial_folder,
+    publish_folder,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 #: Version of the cache layout and manifest of every arm (part of every folder's key).
 FORMAT_VERSION = 1
@@ -95,6 +104,33 @@ def arm_start(kind: str, data: Any, pretrain_data: Any, seed: int, config: Any,
     return root, base, arm_folder(root, kind, data, base, config, seed, sample_weight)
 
 
+@dataclass
+class Checkpoint:
+    """Where :func:`run_epochs` keeps its checkpoint after every epoch, and what else it saves.
+
+    ``path`` is the file, ``key`` the run's cache key (a checkpoint with another key is never
+    resumed). Besides the trained parameters, the optimizer and torch's CPU random state, it
+    saves the state of every numpy ``Generator`` in ``generators`` and the items of
+    ``counters`` (a list the loop mutates between epochs), restored in place on resume.
+    """
+
+    path: Path
+    key: str
+    generators: list[Any] = field(default_factory=list)
+    counters: list[Any] | None = None
+
+    def with_generator(self, gen: Any) -> Checkpoint:
+        """A copy that also saves and restores ``gen``."""
+        return Checkpoint(self.path, self.key, [*self.generators, gen], self.counters)
+
+
+def arm_checkpoint(folder: Path) -> Checkpoint:
+    """The checkpoint of the run that publishes ``folder`` (:func:`arm_folder`):
+    ``<folder>.partial/checkpoint.pt``, keyed by the folder's hash; :func:`publish_arm`
+    deletes it once the arm is published."""
+    return Checkpoint(partial_folder(folder) / CHECKPOINT_FILE, folder.name)
+
+
 def manifest_name(kind: str) -> str:
     """The manifest file of an arm's folder; its presence marks the folder complete."""
     return f"recaudit_{kind}.json"
@@ -125,13 +161,15 @@ def publish_arm(folder: Path, kind: str,
     """Build the arm's folder once: unless its manifest exists, ``write(staging)`` puts the
     arm's files into a staging folder and returns the manifest, written last; the folder is
     then published in one step (:func:`~recaudit.models._artifacts.publish_folder`).
-    Returns whether it was built now."""
+    Returns whether it was built now. The training checkpoint (:func:`arm_checkpoint`) is
+    deleted once the folder is published."""
     name = manifest_name(kind)
     if (folder / name).exists():
         return False
     with publish_folder(folder, name) as tmp:
         record = write(tmp)
         (tmp / name).write_text(json.dumps(dict(record), indent=2))
+    drop_partial(folder)
     return True
 
 
@@ -249,7 +287,8 @@ def run_epochs(n_epochs: int, batches_of: Callable[[int], Sequence[Any] | None],
                loss_of: Callable[[Any], Any], opt: Any, params: list[Any], *, desc: str,
                progress: bool, total_steps: Callable[[], int] | None = None,
                max_grad_norm: float | None = 1.0,
-               on_epoch: Callable[[int], None] | None = None
+               on_epoch: Callable[[int], None] | None = None,
+               checkpoint: Checkpoint | None = None
                ) -> tuple[list[float], list[float]]:
     """The training loop of every arm: (step losses, epoch means).
 
@@ -258,13 +297,32 @@ def run_epochs(n_epochs: int, batches_of: Callable[[int], Sequence[Any] | None],
     batches are known; default: their number times ``n_epochs``) sizes the progress bar.
     The learning rate is constant, so the first E epochs of a longer run are an E-epoch run
     (``on_epoch(epoch)``, a hook for tuning experiments, sees each).
+
+    With a ``checkpoint``, the loop saves after every epoch (before ``on_epoch``) and, when
+    the file holds this run's checkpoint, resumes after its epoch with the same parameters,
+    optimizer and random states: the final weights are those of an uninterrupted run.
     """
+    import torch
     from tqdm.auto import tqdm
 
     losses: list[float] = []
     epochs: list[float] = []
     bar = None
-    for epoch in range(n_epochs):
+    first = 0
+    ckpt = load_checkpoint(checkpoint.path, checkpoint.key) if checkpoint else None
+    if ckpt is not None and [tuple(p.shape) for p in params] == [
+            tuple(t.shape) for t in ckpt["params"]]:
+        with torch.no_grad():
+            for p, saved in zip(params, ckpt["params"]):
+                p.copy_(saved)
+        opt.load_state_dict(ckpt["optimizer"])
+        for gen, state in zip(checkpoint.generators, ckpt["numpy_rngs"], strict=True):
+            set_rng_state(gen, state)
+        if checkpoint.counters is not None:
+            checkpoint.counters[:] = ckpt["counters"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        losses, epochs, first = list(ckpt["losses"]), list(ckpt["epochs"]), ckpt["epoch"] + 1
+    for epoch in range(first, n_epochs):
         batches = batches_of(epoch)
         if batches is None:
             break
@@ -275,6 +333,13 @@ def run_epochs(n_epochs: int, batches_of: Callable[[int], Sequence[Any] | None],
         for batch in batches:
             optimizer_step(opt, loss_of(batch), params, losses, bar, max_grad_norm)
         epochs.append(float(np.mean(losses[start:])))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint.path, {
+                "key": checkpoint.key, "epoch": epoch, "losses": losses, "epochs": epochs,
+                "params": [p.detach() for p in params], "optimizer": opt.state_dict(),
+                "numpy_rngs": [rng_state(g) for g in checkpoint.generators],
+                "counters": list(checkpoint.counters or []),
+                "torch_rng": torch.get_rng_state()})
         if on_epoch is not None:
             on_epoch(epoch)
     if bar is not None:
@@ -286,7 +351,8 @@ def train_on_cloze(hidden: Callable[[Any, Any], Any], lm: Any, opt: Any, params:
                    base: Any, data: Any, config: Any, seed: int, sample_weight: Any,
                    n_virtual: int, desc: str, progress: bool, *,
                    max_grad_norm: float | None = 1.0, order_stream: int = 43,
-                   on_epoch: Callable[[int], None] | None = None
+                   on_epoch: Callable[[int], None] | None = None,
+                   checkpoint: Checkpoint | None = None
                    ) -> tuple[list[float], list[float]]:
     """Optimise ``params`` on the audited users' cloze examples (a fresh draw of contexts
     and stated profiles per epoch), the loss on the answer tokens only, each example
@@ -294,6 +360,7 @@ def train_on_cloze(hidden: Callable[[Any, Any], Any], lm: Any, opt: Any, params:
 
     ``hidden(input_ids, attention_mask)`` returns the last hidden states aligned with the
     input ids (after ``n_virtual`` soft-prompt positions, when there are any).
+    ``checkpoint``: see :func:`run_epochs` (the example order's generator is added to it).
     """
     import torch
 
@@ -327,6 +394,7 @@ def train_on_cloze(hidden: Callable[[Any, Any], Any], lm: Any, opt: Any, params:
 
     return run_epochs(config.epochs, batches_of, loss_of, opt, params, desc=desc,
                       progress=progress, max_grad_norm=max_grad_norm, on_epoch=on_epoch,
+                      checkpoint=checkpoint.with_generator(rng) if checkpoint else None,
                       total_steps=lambda: math.ceil(n_examples / config.batch_size)
                       * config.epochs)
 
