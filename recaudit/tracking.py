@@ -69,7 +69,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import MissingDependencyError, SpecError, TrackingError, did_you_mean
+from .errors import (
+    MissingDependencyError,
+    SpecError,
+    TrackingError,
+    did_you_mean,
+    short_repr,
+)
 from .results import VERDICTS
 
 __all__ = ["LOG_TO_KEYS", "MlflowLogger", "MlflowTarget", "log_report", "metric_key",
@@ -296,8 +302,12 @@ class MlflowLogger:
             # one round trip to the store now: an unreachable server fails before the audit
             self.experiment_name = self.client.get_experiment(self.experiment_id).name
         except Exception as exc:  # every store raises its own kind
-            raise TrackingError(f"MLflow tracking URI {self.tracking_uri!r} is not usable: "
-                                f"{_one_line(exc)}") from exc
+            reason = _one_line(exc)
+            if "MLFLOW_ALLOW_FILE_STORE" in reason:  # the hint first: CLI lines are cut
+                reason = ("MLflow refuses its file store unless MLFLOW_ALLOW_FILE_STORE=true; "
+                          "use a database URI such as sqlite:///mlflow.db")
+            raise TrackingError(f"MLflow tracking URI {short_repr(self.tracking_uri)} is not "
+                                f"usable: {reason}") from exc
 
     def _experiment_id(self) -> str:
         name = self.target.experiment
