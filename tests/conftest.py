@@ -53,3 +53,10 @@ def tiny_lm(tiny_lm_world, tmp_path_factory):
     config = ra.models.TinyLMConfig(epochs=8)
     return ra.models.train_tiny_lm(tiny_lm_world, seed=0, config=config, cache_dir=cache,
                                    progress=False)
+
+
+def one_error_line(capsys) -> str:
+    """The CLI's stderr after a refused input: one line, no traceback (the README's promise)."""
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err

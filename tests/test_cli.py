@@ -16,6 +16,8 @@ from recaudit import runner
 from recaudit.cli import main
 from recaudit.spec import load_spec
 
+from .conftest import one_error_line
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,13 +30,6 @@ def _spec(tmp_path, model, **extra) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def test_audit_passes_exit_0(tmp_path, capsys):
@@ -74,7 +69,7 @@ def test_input_errors_exit_2(tmp_path, capsys, edit, needle):
     spec.update(edit)
     path.write_text(yaml.safe_dump(spec))
     assert main(["audit", str(path), "--no-progress"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("recaudit: error:") and needle in line, line
 
 
@@ -94,24 +89,24 @@ def test_bad_threshold_exits_2_before_building_anything(tmp_path, capsys, monkey
     path = _spec(tmp_path, {"kind": "random"},
                  auditors=[{"name": "popularity_bias", "thresholds": thresholds}])
     assert main(["audit", str(path), "--no-progress"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("recaudit: error:") and needle in line, line
     assert not (tmp_path / "out.json").exists()
 
 
 def test_bad_files_and_usage_exit_2(tmp_path, capsys):
     assert main(["audit", str(tmp_path / "missing.yaml")]) == 2
-    assert "cannot read spec" in _error_line(capsys)
+    assert "cannot read spec" in one_error_line(capsys)
     (tmp_path / "bad.yaml").write_text("dataset: [unclosed\n")
     assert main(["audit", str(tmp_path / "bad.yaml")]) == 2
-    assert "not valid YAML at line" in _error_line(capsys)
+    assert "not valid YAML at line" in one_error_line(capsys)
     (tmp_path / "bad.json").write_text("{}")
     assert main(["report", str(tmp_path / "bad.json")]) == 2
-    assert "not a recaudit audit report" in _error_line(capsys)
+    assert "not a recaudit audit report" in one_error_line(capsys)
     assert main(["frobnicate"]) == 2
-    assert "invalid choice" in _error_line(capsys)
+    assert "invalid choice" in one_error_line(capsys)
     assert main([]) == 2
-    _error_line(capsys)
+    one_error_line(capsys)
 
 
 def test_list(capsys):
@@ -139,7 +134,7 @@ def test_console_script_entry_point(tmp_path):
 
 def test_demo_rejects_unknown_auditor_before_training(capsys):
     assert main(["demo", "--quick", "--auditors", "popularity_bais"]) == 2
-    assert "Did you mean 'popularity_bias'" in _error_line(capsys)
+    assert "Did you mean 'popularity_bias'" in one_error_line(capsys)
 
 
 @pytest.mark.slow
@@ -189,4 +184,4 @@ def test_ablate_spec(tmp_path, capsys):
     spec["ablation"]["mitigations"]["x"] = {"name": "reweigthing"}
     path.write_text(yaml.safe_dump(spec))
     assert main(["ablate", str(path)]) == 2
-    assert "Did you mean 'reweighting'?" in _error_line(capsys)
+    assert "Did you mean 'reweighting'?" in one_error_line(capsys)

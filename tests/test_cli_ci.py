@@ -13,6 +13,8 @@ import yaml
 
 from recaudit.cli import main
 
+from .conftest import one_error_line
+
 
 def _spec(tmp_path: Path) -> Path:
     """The most-popular baseline (a popularity defect: aplt_ratio fails) and an auditor it
@@ -25,12 +27,6 @@ def _spec(tmp_path: Path) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
 
 
 def test_audit_writes_junit_and_summary_and_report_converts_the_json(tmp_path, capsys):
@@ -66,24 +62,26 @@ def test_an_impossible_path_stops_before_the_audit(tmp_path, capsys, flag):
     (tmp_path / "afile").write_text("x")
     for bad, needle in ((tmp_path, "is a folder"), (tmp_path / "afile" / "x", "is a file")):
         assert main(["audit", str(spec), "--no-progress", flag, str(bad)]) == 2
-        line = _error_line(capsys)
+        line = one_error_line(capsys)
         assert line.startswith(f"recaudit: error: {flag} ") and needle in line, line
     assert not (tmp_path / "out.json").exists()  # nothing ran
     assert main(["report", str(tmp_path / "nothing.json"), flag, "x"]) == 2
-    assert "cannot read audit report" in _error_line(capsys)
+    assert "cannot read audit report" in one_error_line(capsys)
 
 
 def test_a_failed_write_after_the_audit_keeps_the_results(tmp_path, capsys, monkeypatch):
     import recaudit.report._output as output
 
-    class FullDisk(type(Path())):
+    class FullDisk(type(Path())):  # the disk fills up after the JSON and HTML are written
         def write_text(self, *args, **kwargs):
-            raise OSError(errno.ENOSPC, "No space left on device")
+            if self.name.startswith("junit.xml"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write_text(*args, **kwargs)
 
     monkeypatch.setattr(output, "Path", FullDisk)
     junit = tmp_path / "junit.xml"
     assert main(["audit", str(_spec(tmp_path)), "--no-progress", "--junit", str(junit)]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert "cannot write JUnit XML" in line and "No space left on device" in line
     assert f"the results are saved in {tmp_path / 'out.json'}" in line
     assert (tmp_path / "out.json").exists() and (tmp_path / "out.html").exists()

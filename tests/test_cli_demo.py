@@ -8,6 +8,7 @@ import pytest
 
 from recaudit.cli import main
 
+from .conftest import one_error_line
 from .data import movielens_files
 
 SLOW = pytest.mark.slow  # trains the tiny LM (about half a minute on 2 cores)
@@ -24,12 +25,6 @@ def _cache(tmp_path, monkeypatch):
 def _folder(kind, root):
     write = movielens_files.write_100k if kind == "100k" else movielens_files.write_1m
     return write(root, **movielens_files.sized_rows(kind))
-
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
 
 
 @pytest.mark.parametrize("kind,model", [
@@ -85,19 +80,19 @@ def test_demo_movielens_neither_layout_exits_2(files, needle, tmp_path, capsys):
     for name in files:
         (folder / name).write_text("1\n")
     assert main(["demo", "--movielens", str(folder), "--quick", "--no-progress"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("recaudit: error:") and str(folder) in line and needle in line
     assert not (tmp_path / "reports").exists()
 
 
 def test_demo_movielens_missing_folder_and_both_releases_exit_2(tmp_path, capsys):
     assert main(["demo", "--movielens", str(tmp_path / "nowhere"), "--no-progress"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert "nowhere" in line and "does not exist" in line and "ratings.dat" in line
     _folder("100k", tmp_path)
     _folder("1m", tmp_path)
     assert main(["demo", "--movielens", str(tmp_path), "--no-progress"]) == 2
-    assert "holds both MovieLens 100K and 1M" in _error_line(capsys)
+    assert "holds both MovieLens 100K and 1M" in one_error_line(capsys)
 
 
 def test_demo_movielens_bad_line_exits_2_naming_it(tmp_path, capsys):
@@ -105,14 +100,14 @@ def test_demo_movielens_bad_line_exits_2_naming_it(tmp_path, capsys):
     folder = movielens_files.write_1m(tmp_path, **rows, extra={"ratings.dat": ["7::x::3::5"]})
     assert main(["demo", "--movielens", str(folder), "--quick", "--no-progress",
                  "--model", "embedding"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert "ratings.dat" in line and f"rows [{len(rows['ratings']) + 1}]" in line
     assert "item_id must be an integer" in line
 
 
 def test_demo_rejects_an_unknown_model(capsys):
     assert main(["demo", "--model", "gpt"]) == 2
-    assert "invalid choice: 'gpt'" in _error_line(capsys)
+    assert "invalid choice: 'gpt'" in one_error_line(capsys)
 
 
 @SLOW

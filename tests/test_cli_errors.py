@@ -13,19 +13,14 @@ from recaudit import cli
 from recaudit.cli import main
 from recaudit.errors import SpecError
 
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
+from .conftest import one_error_line
 
 
 def test_latin1_spec_exits_2_naming_the_file(tmp_path, capsys):
     path = tmp_path / "spec.yaml"
     path.write_bytes("dataset: {kind: synthetic}\n# caf\u00e9\n".encode("latin-1"))
     assert main(["audit", str(path), "--no-progress"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("recaudit: error:") and str(path) in line and "not UTF-8" in line
 
 
@@ -33,7 +28,7 @@ def test_utf16_result_exits_2(tmp_path, capsys):
     path = tmp_path / "result.json"
     path.write_text('{"schema_version": 1}', encoding="utf-16")
     assert main(["report", str(path)]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert str(path) in line and "not UTF-8" in line
 
 
@@ -48,7 +43,7 @@ def test_utf16_result_exits_2(tmp_path, capsys):
 ])
 def test_serve_flags_out_of_range_exit_2(capsys, flags, needle):
     assert main(["serve", "--baseline", "most_popular", *flags]) == 2
-    assert needle in _error_line(capsys)
+    assert needle in one_error_line(capsys)
 
 
 def test_serve_port_in_use_exits_2_before_building(capsys, monkeypatch):
@@ -61,7 +56,7 @@ def test_serve_port_in_use_exits_2_before_building(capsys, monkeypatch):
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["serve", "--baseline", "most_popular", "--port", str(port)]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert f"cannot listen on 127.0.0.1:{port}" in line and "port in use" in line
 
 
@@ -82,7 +77,7 @@ def test_expected_errors_exit_2(capsys, monkeypatch, exc, needle):
 
     monkeypatch.setitem(cli.COMMANDS, "list", raise_it)
     assert main(["list"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("recaudit: error:") and needle in line, line
 
 
@@ -92,7 +87,7 @@ def test_long_message_is_cut(capsys, monkeypatch):
 
     monkeypatch.setitem(cli.COMMANDS, "list", raise_it)
     assert main(["list"]) == 2
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert len(line) <= cli.MAX_MESSAGE and line.endswith("…")
 
 
@@ -107,7 +102,7 @@ def test_unexpected_error_exits_3_with_a_log(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setitem(cli.COMMANDS, "list", cmd)
     assert main(["list"]) == 3
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert "bug in recaudit" in line and "ZeroDivisionError: division by zero" in line
     log = Path(re.search(r"traceback is in (\S+\.log)", line).group(1))
     assert log.parent == tmp_path / "cache" / "logs"
@@ -126,7 +121,7 @@ def test_unexpected_error_message_is_cut_and_log_falls_back(tmp_path, capsys, mo
 
     monkeypatch.setitem(cli.COMMANDS, "list", cmd)
     assert main(["list"]) == 3
-    line = _error_line(capsys)
+    line = one_error_line(capsys)
     assert "y" * 300 not in line and "…" in line
     log = Path(re.search(r"traceback is in (\S+\.log)", line).group(1))
     assert "RuntimeError" in log.read_text()

@@ -46,6 +46,12 @@ def partial_folder(folder: Path) -> Path:
     return folder.with_name(folder.name + ".partial")
 
 
+def checkpoint_path(folder: Path) -> Path:
+    """The checkpoint file of the run that will publish ``folder``:
+    ``<folder>.partial/checkpoint.pt``, beside the folder (publishing renames onto it)."""
+    return partial_folder(folder) / CHECKPOINT_FILE
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write ``state`` (``torch.save``) to ``path`` atomically: a temporary file in the same
     folder, then ``os.replace``; a kill leaves the previous checkpoint or the new one."""

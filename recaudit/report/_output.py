@@ -1,5 +1,6 @@
-"""Writing a rendered output file (JUnit XML, a Markdown summary) atomically, with one error
-type (:class:`~recaudit.errors.OutputError`) naming the file when it cannot be written."""
+"""Writing a rendered output file (the JSON and HTML reports, JUnit XML, a Markdown
+summary) atomically, with one error type (:class:`~recaudit.errors.OutputError`) naming the
+file when it cannot be written."""
 
 from __future__ import annotations
 

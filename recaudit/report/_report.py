@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..errors import SpecError, short_repr
 from ..results import _PER_USER, VERDICTS, AuditResult, Cost, Metric, _jsonable
+from ._output import write_output
 
 if TYPE_CHECKING:
     from ._diff import ReportDiff
@@ -298,11 +299,7 @@ class AuditReport:
         except ValueError:  # an infinite value somewhere: Python's JSON dialect keeps it
             text = json.dumps(d, indent=1, default=str)
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            write_output(path, text, "the JSON report")
         return text
 
     @classmethod
@@ -368,14 +365,12 @@ class AuditReport:
 
     # -------------------------------------------------------------- HTML
     def to_html(self, path: str | Path | None = None) -> str:
-        """A self-contained HTML report; also written to ``path`` when given."""
+        """A self-contained HTML report; also written (atomically) to ``path`` when given."""
         from ._html import render_html
 
         html = render_html(self)
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(html, encoding="utf-8")
+            write_output(path, html, "the HTML report")
         return html
 
     # -------------------------------------------------------------- CI
@@ -392,8 +387,6 @@ class AuditReport:
 
         text = render_junit(self)
         if path is not None:
-            from ._output import write_output
-
             write_output(path, text, "JUnit XML")
         return text
 
@@ -404,8 +397,6 @@ class AuditReport:
 
         text = render_markdown(self)
         if path is not None:
-            from ._output import write_output
-
             write_output(path, text, "the Markdown summary")
         return text
 

@@ -29,10 +29,9 @@ import numpy as np
 from ..._paths import cache_root
 from ...contract import Request, stable_hash
 from .._artifacts import (
-    CHECKPOINT_FILE,
+    checkpoint_path,
     drop_partial,
     load_checkpoint,
-    partial_folder,
     publish_folder,
     rng_state,
     save_checkpoint,
@@ -401,7 +400,7 @@ def _train_to_folder(data: Any, config: TinyLMConfig, seed: int, sample_weight: 
     done = 0
     # a checkpoint after every epoch in <folder>.partial, keyed by the cache key (which
     # names every setting) and the tokenizer; a killed run resumes after its last epoch
-    ckpt_path = partial_folder(folder) / CHECKPOINT_FILE
+    ckpt_path = checkpoint_path(folder)
     vocab = stable_hash(sorted(tokenizer.get_vocab().items()))
     first = 0
     ckpt = load_checkpoint(ckpt_path, folder.name)

@@ -26,10 +26,9 @@ import numpy as np
 from ..._paths import cache_root
 from ...contract import Request, stable_hash
 from .._artifacts import (
-    CHECKPOINT_FILE,
+    checkpoint_path,
     drop_partial,
     load_checkpoint,
-    partial_folder,
     publish_folder,
     rng_state,
     save_checkpoint,
@@ -128,7 +127,7 @@ def arm_checkpoint(folder: Path) -> Checkpoint:
     """The checkpoint of the run that publishes ``folder`` (:func:`arm_folder`):
     ``<folder>.partial/checkpoint.pt``, keyed by the folder's hash; :func:`publish_arm`
     deletes it once the arm is published."""
-    return Checkpoint(partial_folder(folder) / CHECKPOINT_FILE, folder.name)
+    return Checkpoint(checkpoint_path(folder), folder.name)
 
 
 def manifest_name(kind: str) -> str:

@@ -31,6 +31,8 @@ from recaudit.testing.zoo import (
     ProfileBlind,
 )
 
+from ...conftest import one_error_line
+
 WORLD = {"kind": "synthetic", "n_users": 60, "n_items": 40, "seed": 0}
 FAST = {"n_bootstrap": 100, "n_permutations": 200}
 GENDER = [{}, {"gender": "female"}, {"gender": "male"}]
@@ -68,12 +70,6 @@ def _spec(tmp_path: Path, auditors, **run) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
 
 
 # ---------------------------------------------------------------------- planted defects
@@ -275,7 +271,7 @@ def test_a_bad_file_is_one_line_naming_file_row_and_column(tmp_path, data, capsy
         assert err.value.rows == [row] and f"rows [{row}]" in msg
         assert f"line {row + 1} of the file" in msg
     assert main(["audit", str(_spec(tmp_path, ["popularity_bias"])), "--no-progress"]) == 2
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("recaudit: error:") and f"column '{column}'" in line
 
 
@@ -297,7 +293,7 @@ def test_frame_errors_name_the_row(data):
 def test_missing_file_and_unknown_format_exit_2(tmp_path, data, capsys):
     path = _spec(tmp_path, ["popularity_bias"])
     assert main(["audit", str(path), "--no-progress"]) == 2
-    assert "logs.csv' not found" in _one_line(capsys)
+    assert "logs.csv' not found" in one_error_line(capsys)
     (tmp_path / "logs.json").write_text("{}")
     with pytest.raises(DatasetError, match="give a .csv, .tsv or .parquet file"):
         LoggedRecommender.from_file(tmp_path / "logs.json", data)
@@ -317,7 +313,7 @@ def test_parquet_needs_pyarrow(tmp_path, data, capsys):
     spec = _spec(tmp_path, ["popularity_bias"])
     spec.write_text(spec.read_text().replace("logs.csv", "logs.parquet"))
     assert main(["audit", str(spec), "--no-progress"]) == 2
-    assert "pip install pyarrow" in _one_line(capsys)
+    assert "pip install pyarrow" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("text, needle", [
